@@ -1,0 +1,101 @@
+"""Small shared helpers: seeding, device choice, atomic writes, hashing, logging."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("stentrans")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python ``random``, numpy and torch (CPU and CUDA) from one integer."""
+    import torch
+
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():  # pragma: no cover - no GPU in CI
+        torch.cuda.manual_seed_all(seed)
+
+
+def pick_device(device: str | None = "auto"):
+    """CUDA when present (or when asked for), else CPU. Never hard-coded."""
+    import torch
+
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from ._errors import InputError
+
+        raise InputError(None, "device", f"{device!r}: CUDA was requested but no CUDA device is available")
+    return dev
+
+
+
+
+def configure_threads(device) -> None:
+    """Use all cores the process may use on CPU (torch defaults can oversubscribe)."""
+    import torch
+
+    if getattr(device, "type", str(device)) == "cpu":
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - macOS
+            n = os.cpu_count() or 1
+        n = int(os.environ.get("STENTRANS_THREADS", n))
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(max(1, n))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None):
+    """Yield a temporary path next to ``path``; rename onto ``path`` only on success.
+
+    On any exception the temporary file is removed, so no partial output is
+    left behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sfx = suffix if suffix is not None else "".join(path.suffixes) or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + sfx, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def setup_logging(logfile: str | os.PathLike | None = None, level=logging.INFO) -> None:
+    """Log to stderr and, when given, to ``logfile`` (the Snakemake rule's log)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )

@@ -1,0 +1,219 @@
+"""Lattice geometry: spots <-> dense 2-D maps, down-sampling D, enhanced mask H(M).
+
+Conventions (design.md section 2)
+---------------------------------
+* Every spot carries integer lattice coordinates ``array_row`` and
+  ``array_col``. Pixel ``(p, q)`` of a map holds the spot with
+  ``array_row = row0 + p * step`` and ``array_col = col0 + q * step``.
+  Rows of the map are ``array_row``, columns are ``array_col``. For ST spot
+  ids ``XxY`` the reader sets ``array_col = X`` and ``array_row = Y``.
+* ``square`` (ST): every pixel is a possible lattice point; neighbours are the
+  4 pixels at distance 1.
+* ``hex`` (Visium): lattice points are the checkerboard ``array_row +
+  array_col`` even. The origin is chosen with ``row0 + col0`` even, so lattice
+  pixels are exactly those with ``p + q`` even. Neighbours: ``(0, +-2)`` and
+  ``(+-1, +-1)``.
+* Down-sampling D keeps pixel ``(2i, 2k)``; on hex only where ``i + k`` is even,
+  so the coarse lattice is again a checkerboard with twice the spacing.
+* The enhanced grid doubles both axes; pixel ``(P, Q)`` sits at lattice
+  coordinate ``(row0 + P * step / 2, col0 + Q * step / 2)``. H(M) is 1 at the
+  measured spots and at midpoints of two neighbouring in-tissue spots (on
+  square lattices the centre of a 2x2 block counts when either diagonal pair
+  is in tissue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+
+import numpy as np
+
+from ._errors import InputError
+
+LATTICES = ("square", "hex")
+
+# neighbour offsets used for H(M): each pair (s, s + d) of in-tissue spots puts
+# a new spot at pixel 2 s + d of the doubled grid.
+_MIDPOINT_OFFSETS = {
+    "square": ((0, 1), (1, 0), (1, 1), (1, -1)),
+    "hex": ((0, 2), (1, 1), (1, -1)),
+}
+# graph neighbours (for Sepal and baselines)
+NEIGHBOUR_OFFSETS = {
+    "square": ((0, 1), (0, -1), (1, 0), (-1, 0)),
+    "hex": ((0, 2), (0, -2), (1, 1), (1, -1), (-1, 1), (-1, -1)),
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Placement of a lattice in a dense map.
+
+    Attributes
+    ----------
+    lattice
+        ``"square"`` or ``"hex"``.
+    row0, col0
+        Lattice coordinates of pixel ``(0, 0)``.
+    shape
+        ``(u, v)`` map shape.
+    step
+        Lattice units per pixel: 1 for measured data, 0.5 after enhancement,
+        2 after down-sampling.
+    """
+
+    lattice: str
+    row0: float
+    col0: float
+    shape: tuple[int, int]
+    step: float = 1.0
+
+    def __post_init__(self):
+        if self.lattice not in LATTICES:
+            raise ValueError(f"lattice must be one of {LATTICES}, got {self.lattice!r}")
+
+    # -- coordinates -----------------------------------------------------
+    def pixels(self, array_row, array_col, source=None) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel indices of lattice coordinates; errors name off-grid spots."""
+        r = (np.asarray(array_row, dtype=float) - self.row0) / self.step
+        c = (np.asarray(array_col, dtype=float) - self.col0) / self.step
+        p = np.rint(r).astype(np.int64)
+        q = np.rint(c).astype(np.int64)
+        bad = (np.abs(r - p) > 1e-6) | (np.abs(c - q) > 1e-6)
+        bad |= (p < 0) | (q < 0) | (p >= self.shape[0]) | (q >= self.shape[1])
+        if self.lattice == "hex":
+            bad |= ((p + q) % 2) != 0
+        if bad.any():
+            i = np.flatnonzero(bad)[:5]
+            vals = ", ".join(f"({array_row[j]}, {array_col[j]})" for j in i)
+            raise InputError(source, "array_row/array_col", f"{bad.sum()} spot(s) not on the {self.lattice} grid, e.g. {vals}")
+        return p, q
+
+    def coords(self, p, q) -> tuple[np.ndarray, np.ndarray]:
+        """Lattice coordinates of pixels."""
+        return (self.row0 + np.asarray(p) * self.step, self.col0 + np.asarray(q) * self.step)
+
+    def lattice_mask(self) -> np.ndarray:
+        """Pixels that can hold a lattice point (all on square, checkerboard on hex)."""
+        if self.lattice == "square":
+            return np.ones(self.shape, dtype=bool)
+        p, q = np.indices(self.shape)
+        return (p + q) % 2 == 0
+
+    def down(self) -> "Grid":
+        return Grid(self.lattice, self.row0, self.col0, ((self.shape[0] + 1) // 2, (self.shape[1] + 1) // 2), self.step * 2)
+
+    def up(self) -> "Grid":
+        return Grid(self.lattice, self.row0, self.col0, (self.shape[0] * 2, self.shape[1] * 2), self.step / 2)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> "Grid":
+        return cls(str(d["lattice"]), float(d["row0"]), float(d["col0"]), tuple(int(x) for x in d["shape"]), float(d.get("step", 1.0)))
+
+
+def fit_grid(array_row, array_col, lattice: str, source=None, pad: int = 0) -> Grid:
+    """Smallest grid holding all spots (origin parity fixed for hex)."""
+    r = np.asarray(array_row, dtype=float)
+    c = np.asarray(array_col, dtype=float)
+    if r.size == 0:
+        raise InputError(source, "spots", "no spots to place on a grid")
+    if not (np.allclose(r, np.rint(r)) and np.allclose(c, np.rint(c))):
+        raise InputError(source, "array_row/array_col", "lattice coordinates must be integers")
+    r0 = int(np.rint(r.min())) - pad
+    c0 = int(np.rint(c.min())) - pad
+    if lattice == "hex":
+        bad = (np.rint(r) + np.rint(c)) % 2 != 0
+        if bad.any():
+            j = np.flatnonzero(bad)[:5]
+            vals = ", ".join(f"({int(r[i])}, {int(c[i])})" for i in j)
+            raise InputError(source, "array_row/array_col", f"{bad.sum()} spot(s) with odd array_row + array_col on a hex lattice, e.g. {vals}")
+        if (r0 + c0) % 2:
+            c0 -= 1
+    u = int(np.rint(r.max())) - r0 + 1 + pad
+    v = int(np.rint(c.max())) - c0 + 1 + pad
+    return Grid(lattice, float(r0), float(c0), (u, v), 1.0)
+
+
+def spots_to_pixels(array_row, array_col, grid: Grid, source=None, ids=None):
+    """Pixel indices, erroring on collisions (two spots on one pixel)."""
+    p, q = grid.pixels(array_row, array_col, source)
+    flat = p * grid.shape[1] + q
+    uniq, counts = np.unique(flat, return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1][:3]
+        names = []
+        for d in dup:
+            who = np.flatnonzero(flat == d)
+            names.append("/".join(str(ids[w]) if ids is not None else str(w) for w in who))
+        raise InputError(source, "array_row/array_col", f"{(counts > 1).sum()} pixel(s) hold more than one spot: {', '.join(names)}")
+    return p, q
+
+
+def to_maps(values: np.ndarray, p: np.ndarray, q: np.ndarray, shape, dtype=np.float32) -> np.ndarray:
+    """Scatter a (n_spots, n_genes) matrix into (n_genes, u, v) maps (0 elsewhere)."""
+    values = np.asarray(values)
+    maps = np.zeros((values.shape[1], shape[0], shape[1]), dtype=dtype)
+    maps[:, p, q] = values.T
+    return maps
+
+
+def from_maps(maps: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Gather (n_genes, u, v) maps back to (n_spots, n_genes)."""
+    return np.ascontiguousarray(np.asarray(maps)[:, p, q].T)
+
+
+def mask_from_pixels(p, q, shape) -> np.ndarray:
+    m = np.zeros(shape, dtype=bool)
+    m[p, q] = True
+    return m
+
+
+def downsample(maps: np.ndarray, mask: np.ndarray, lattice: str):
+    """D: keep pixels (2i, 2k) (and on hex only i + k even).
+
+    Works on numpy arrays and torch tensors with the map in the last two axes.
+    Returns ``(maps_lr, mask_lr)``.
+    """
+    lr = maps[..., ::2, ::2]
+    mlr = np.asarray(mask)[::2, ::2].copy()
+    if lattice == "hex":
+        i, k = np.indices(mlr.shape)
+        mlr &= (i + k) % 2 == 0
+    if isinstance(lr, np.ndarray):
+        lr = lr * mlr
+    else:  # torch
+        import torch
+
+        lr = lr * torch.as_tensor(mlr, dtype=lr.dtype, device=lr.device)
+    return lr, mlr
+
+
+def kept_mask(mask: np.ndarray, lattice: str) -> np.ndarray:
+    """Full-resolution mask of the spots that survive D (the model's input)."""
+    k = np.zeros_like(mask, dtype=bool)
+    _, mlr = downsample(np.zeros((1,) + mask.shape, dtype=np.float32), mask, lattice)
+    k[::2, ::2] = mlr
+    return k
+
+
+def enhanced_mask(mask: np.ndarray, lattice: str) -> np.ndarray:
+    """H(M) on the doubled grid (2u, 2v)."""
+    mask = np.asarray(mask, dtype=bool)
+    u, v = mask.shape
+    H = np.zeros((2 * u, 2 * v), dtype=bool)
+    H[::2, ::2] = mask
+    if lattice == "hex":
+        valid = np.indices(mask.shape).sum(0) % 2 == 0
+        mask = mask & valid
+    P, Q = np.nonzero(mask)
+    for dr, dc in _MIDPOINT_OFFSETS[lattice]:
+        r2, c2 = P + dr, Q + dc
+        ok = (r2 >= 0) & (r2 < u) & (c2 >= 0) & (c2 < v)
+        ok[ok] = mask[r2[ok], c2[ok]]
+        H[2 * P[ok] + dr, 2 * Q[ok] + dc] = True
+    return H
