@@ -20,6 +20,7 @@ from ._version import __version__
 COMMAND_MODULES = [
     "stentrans.simulate",
     "stentrans.io",
+    "stentrans.enhance",
 ]
 
 

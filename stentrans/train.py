@@ -1,0 +1,274 @@
+"""Self-supervised pretraining of stEnTrans and prediction with a trained model.
+
+The training pairs are ``(D(G), G)`` for every gene map ``G`` (genes are the
+samples of a batch); the loss is the MSE of ``Phi(D(G)) * M`` against ``G``
+(design.md section 1). The model never sees anything but the maps it is given:
+the evaluation protocols decide what those maps are.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._errors import InputError
+from ._utils import atomic_path, configure_threads, pick_device, set_seed, sha256_file
+from .lattice import downsample
+from .model import ModelConfig, StEnTrans
+
+log = logging.getLogger("stentrans.train")
+
+CHECKPOINT_FORMAT = "stentrans-checkpoint-v1"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (defaults: the authors' code)."""
+
+    epochs: int = 500
+    batch_size: int = 512
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.5, 0.6)
+    eps: float = 1e-6
+    seed: int = 0
+    checkpoint_every: int = 10
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+@dataclass
+class TrainResult:
+    model: StEnTrans
+    model_config: ModelConfig
+    train_config: TrainConfig
+    lattice: str
+    losses: list[float] = field(default_factory=list)
+    epochs_run: int = 0
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1]) if self.losses else float("nan")
+
+
+def make_pairs(maps: np.ndarray, mask: np.ndarray, lattice: str):
+    """Training pairs: inputs ``D(G)`` and targets ``G * M`` as float32 tensors."""
+    m = np.asarray(mask, dtype=bool)
+    target = np.asarray(maps, dtype=np.float32) * m
+    lr, _ = downsample(target, m, lattice)
+    return torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)), torch.from_numpy(np.ascontiguousarray(target))
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "shuffle": gen.get_state(),
+        "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "python": list(random.getstate()[1]),
+        "python_version": int(random.getstate()[0]),
+    }
+
+
+def _set_rng_state(st: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(st["torch"])
+    gen.set_state(st["shuffle"])
+    np.random.set_state(("MT19937", st["numpy_keys"].numpy().astype(np.uint32), st["numpy_pos"], 0, 0.0))
+    random.setstate((st["python_version"], tuple(st["python"]), None))
+
+
+def save_checkpoint(path, model, optimizer, epoch, losses, model_config, train_config, lattice, gen, extra=None) -> None:
+    """Write weights, optimiser, epoch, RNG states and config atomically."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict() if optimizer is not None else {},
+        "epoch": int(epoch),
+        "losses": [float(x) for x in losses],
+        "model_config": model_config.to_dict(),
+        "train_config": train_config.to_dict(),
+        "lattice": lattice,
+        "rng": _rng_state(gen) if gen is not None else {},
+        "extra": extra or {},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path) -> dict:
+    """Load a checkpoint safely (``weights_only=True``); one-line errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "checkpoint", "file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, pickle with code, not a torch file
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(path, "checkpoint", f"not a readable stentrans checkpoint ({type(err).__name__}: {msg[:160]})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        fmt = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise InputError(path, "format", f"expected {CHECKPOINT_FORMAT!r}, found {fmt!r}")
+    return state
+
+
+def model_from_checkpoint(path, device="auto") -> tuple[StEnTrans, dict]:
+    state = load_checkpoint(path)
+    cfg = ModelConfig(**state["model_config"])
+    model = StEnTrans(cfg)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise InputError(path, "model", f"weights do not fit the stored configuration ({str(err).splitlines()[0][:160]})") from None
+    dev = pick_device(device)
+    model.to(dev).eval()
+    return model, state
+
+
+def fit(
+    maps: np.ndarray,
+    mask: np.ndarray,
+    lattice: str,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    device="auto",
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train Phi on the pairs ``(D(G), G)`` of the given maps.
+
+    Parameters
+    ----------
+    maps, mask
+        ``(n_genes, u, v)`` maps and the ``(u, v)`` in-tissue mask.
+    lattice
+        ``"square"`` or ``"hex"`` (decides D).
+    checkpoint
+        Path written every ``checkpoint_every`` epochs and at the end.
+    resume
+        Continue from ``checkpoint`` when it exists; the final weights equal an
+        uninterrupted run's (CPU).
+    stop_after
+        Stop after this many epochs in this call (simulates an interruption).
+    """
+    mc = model_config or ModelConfig()
+    tc = train_config or TrainConfig()
+    dev = pick_device(device)
+    configure_threads(dev)
+    set_seed(tc.seed)
+    model = StEnTrans(mc).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), eps=tc.eps)
+    gen = torch.Generator().manual_seed(int(tc.seed))
+    x_all, y_all = make_pairs(maps, mask, lattice)
+    m = torch.from_numpy(np.asarray(mask, dtype=np.float32))
+    n = x_all.shape[0]
+    if n == 0:
+        raise InputError(None, "genes", "no gene maps to train on")
+    start, losses = 0, []
+    if resume and checkpoint is not None and Path(checkpoint).is_file():
+        st = load_checkpoint(checkpoint)
+        if st["model_config"] != mc.to_dict():
+            raise InputError(checkpoint, "model_config", f"checkpoint was trained with {st['model_config']}, not {mc.to_dict()}")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        start, losses = int(st["epoch"]), list(st["losses"])
+        _set_rng_state(st["rng"], gen)
+        log.info("resumed from %s at epoch %d", checkpoint, start)
+    x_all, y_all, m = x_all.to(dev), y_all.to(dev), m.to(dev)
+    amp = dev.type == "cuda"
+    t0 = time.perf_counter()
+    from tqdm.auto import tqdm
+
+    end = tc.epochs if stop_after is None else min(tc.epochs, start + stop_after)
+    bar = tqdm(range(start, end), desc="pretrain", unit="epoch", disable=not progress, initial=start, total=tc.epochs)
+    model.train()
+    for epoch in bar:
+        perm = torch.randperm(n, generator=gen).to(dev)
+        tot = 0.0
+        for s in range(0, n, tc.batch_size):
+            idx = perm[s : s + tc.batch_size]
+            xb, yb = x_all[idx], y_all[idx]
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
+            loss = torch.mean((out.float() * m - yb) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot += float(loss.detach()) * len(idx)
+        losses.append(tot / n)
+        bar.set_postfix(loss=f"{losses[-1]:.4g}")
+        done = epoch + 1
+        if checkpoint is not None and (done % max(1, tc.checkpoint_every) == 0 or done == end):
+            save_checkpoint(checkpoint, model, opt, done, losses, mc, tc, lattice, gen)
+    bar.close()
+    model.eval()
+    return TrainResult(model, mc, tc, lattice, losses, end, time.perf_counter() - t0, str(dev))
+
+
+@torch.no_grad()
+def predict(model: StEnTrans, maps: np.ndarray, batch_size: int = 512, device=None) -> np.ndarray:
+    """Phi(maps): ``(n_genes, u, v) -> (n_genes, 2u, 2v)`` float32, in gene chunks."""
+    dev = next(model.parameters()).device if device is None else pick_device(device)
+    model.to(dev).eval()
+    maps = np.asarray(maps, dtype=np.float32)
+    n, u, v = maps.shape
+    out = np.empty((n, 2 * u, 2 * v), dtype=np.float32)
+    for s in range(0, n, batch_size):
+        xb = torch.from_numpy(maps[s : s + batch_size]).to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            yb = model(xb)
+        out[s : s + batch_size] = yb.float().cpu().numpy()
+    return out
+
+
+def checkpoint_sha256(path) -> str:
+    return sha256_file(path)
+
+
+def train(
+    adata,
+    genes=None,
+    layer: str | None = None,
+    epochs: int = 500,
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    betas=(0.5, 0.6),
+    eps: float = 1e-6,
+    patch_size: int = 3,
+    depth: int = 12,
+    heads: int = 4,
+    mlp_ratio: float = 2.0,
+    use_pos: bool = True,
+    use_res: bool = True,
+    seed: int = 0,
+    device="auto",
+    checkpoint=None,
+    checkpoint_every: int = 10,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Self-supervised pretraining on an AnnData's genes (``tl.train``).
+
+    Pairs ``(D(G), G)`` of all (selected) genes; see :func:`fit`. Defaults are
+    the authors' code: patch size 3, 12 blocks, 4 heads, batches of 512 genes,
+    Adam(lr 1e-3, betas (0.5, 0.6), eps 1e-6), 500 epochs.
+    """
+    from .grid import to_grid
+
+    gd = to_grid(adata, genes=genes, layer=layer)
+    mc = ModelConfig(patch_size=patch_size, depth=depth, heads=heads, mlp_ratio=mlp_ratio, use_pos=use_pos, use_res=use_res)
+    tc = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, betas=tuple(betas), eps=eps, seed=seed, checkpoint_every=checkpoint_every)
+    return fit(gd.maps, gd.mask, gd.grid.lattice, mc, tc, device=device, checkpoint=checkpoint, resume=resume, progress=progress, stop_after=stop_after)

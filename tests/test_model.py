@@ -1,0 +1,134 @@
+"""The network, training loop, checkpoints and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stentrans import InputError
+from stentrans.model import ModelConfig, StEnTrans, count_parameters, merge_2x2, sinusoidal_encoding
+from stentrans.train import TrainConfig, fit, load_checkpoint, model_from_checkpoint, predict
+
+TINY = dict(patch_size=3, depth=2, heads=4)
+
+
+def _waves(n=96, u=14, v=15, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:u, 0:v]
+    maps = np.empty((n, u, v), np.float32)
+    for g in range(n):
+        f = rng.uniform(0.15, 0.5, 2)
+        ph = rng.uniform(0, 6, 2)
+        maps[g] = 4 * (1 + np.sin(f[0] * yy + ph[0]) * np.cos(f[1] * xx + ph[1]))
+    mask = np.ones((u, v), bool)
+    mask[:2, :3] = False
+    return maps * mask, mask
+
+
+def test_merge_order_on_hand_made_tensor():
+    ch = torch.tensor([[[[1.0, 5.0]], [[2.0, 6.0]], [[3.0, 7.0]], [[4.0, 8.0]]]])  # (1, 4, 1, 2)
+    out = merge_2x2(ch)
+    assert out.shape == (1, 2, 4)
+    assert out[0].tolist() == [[1.0, 2.0, 5.0, 6.0], [3.0, 4.0, 7.0, 8.0]]
+
+
+@pytest.mark.parametrize("shape", [(9, 9), (10, 13), (31, 34), (1, 1)])
+def test_shapes_any_input_size(shape):
+    m = StEnTrans(**TINY)
+    x = torch.randn(3, *shape)
+    assert m(x).shape == (3, 2 * shape[0], 2 * shape[1])
+    assert m(x[:, None]).shape == (3, 2 * shape[0], 2 * shape[1])
+
+
+def test_token_dimension_and_parameter_count():
+    cfg = ModelConfig()
+    assert cfg.dim == 36
+    m = StEnTrans(cfg)
+    D = 36
+    embed = 4 * (9 * 9 + 9)
+    block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * 2 * D + 2 * D) + (2 * D * D + D)
+    assert count_parameters(m) == embed + 12 * block
+
+
+def test_pos_and_res_flags_change_forward_path():
+    torch.manual_seed(0)
+    base = StEnTrans(**TINY)
+    x = torch.rand(2, 9, 9)
+    variants = {}
+    for pos in (True, False):
+        for res in (True, False):
+            m = StEnTrans(**TINY, use_pos=pos, use_res=res)
+            m.load_state_dict(base.state_dict())  # sinusoidal Pos has no parameters
+            variants[(pos, res)] = m(x).detach()
+    # Res adds the input to every channel: the difference is the nearest-neighbour upsampling of x
+    nn_up = x.repeat_interleave(2, 1).repeat_interleave(2, 2)
+    torch.testing.assert_close(variants[(True, True)] - variants[(True, False)], nn_up)
+    torch.testing.assert_close(variants[(False, True)] - variants[(False, False)], nn_up)
+    assert (variants[(True, True)] - variants[(False, True)]).abs().max() > 1e-3
+    assert count_parameters(StEnTrans(**TINY, use_pos=False)) == count_parameters(base)
+
+
+def test_sinusoidal_table():
+    t = sinusoidal_encoding(5, 8)
+    assert t.shape == (5, 8)
+    assert torch.allclose(t[0, 0::2], torch.zeros(4)) and torch.allclose(t[0, 1::2], torch.ones(4))
+    assert abs(float(t[1, 0]) - np.sin(1.0)) < 1e-6
+    assert abs(float(t[3, 2]) - np.sin(3 / 10000 ** (2 / 8))) < 1e-6
+
+
+def test_training_loss_falls_and_same_seed_same_result():
+    maps, mask = _waves()
+    tc = TrainConfig(epochs=12, batch_size=32, seed=3)
+    r1 = fit(maps, mask, "square", ModelConfig(**TINY), tc, device="cpu", progress=False)
+    assert r1.losses[-1] < 0.3 * r1.losses[0]
+    r2 = fit(maps, mask, "square", ModelConfig(**TINY), tc, device="cpu", progress=False)
+    assert r1.losses == r2.losses
+    p1, p2 = predict(r1.model, maps), predict(r2.model, maps)
+    np.testing.assert_array_equal(p1, p2)
+    r3 = fit(maps, mask, "square", ModelConfig(**TINY), TrainConfig(epochs=2, batch_size=32, seed=4), device="cpu", progress=False)
+    assert r3.losses[0] != r1.losses[0]
+
+
+def test_resume_gives_identical_weights(tmp_path):
+    maps, mask = _waves(n=64)
+    tc = TrainConfig(epochs=6, batch_size=16, seed=1, checkpoint_every=2)
+    full = fit(maps, mask, "hex", ModelConfig(**TINY), tc, device="cpu", checkpoint=tmp_path / "full.pt", progress=False)
+    ck = tmp_path / "part.pt"
+    part = fit(maps, mask, "hex", ModelConfig(**TINY), tc, device="cpu", checkpoint=ck, progress=False, stop_after=3)
+    assert part.epochs_run == 3 and load_checkpoint(ck)["epoch"] == 3
+    done = fit(maps, mask, "hex", ModelConfig(**TINY), tc, device="cpu", checkpoint=ck, resume=True, progress=False)
+    assert done.epochs_run == 6
+    assert done.losses == full.losses
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, done.model.state_dict()[k]), k
+    m, state = model_from_checkpoint(ck, device="cpu")
+    assert state["epoch"] == 6 and state["lattice"] == "hex"
+    np.testing.assert_array_equal(predict(m, maps[:4]), predict(full.model, maps[:4]))
+
+
+def test_bad_checkpoints_give_one_line_errors(tmp_path):
+    maps, mask = _waves(n=8)
+    ck = tmp_path / "m.pt"
+    fit(maps, mask, "square", ModelConfig(**TINY), TrainConfig(epochs=1, batch_size=8), device="cpu", checkpoint=ck, progress=False)
+    data = ck.read_bytes()
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as e:
+        load_checkpoint(trunc)
+    assert "trunc.pt" in str(e.value) and "\n" not in str(e.value)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(InputError, match="expected 'stentrans-checkpoint-v1'"):
+        load_checkpoint(foreign)
+
+    class Evil:  # pickled code must not load
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "stentrans-checkpoint-v1", "x": Evil()}, evil)
+    with pytest.raises(InputError, match="evil.pt"):
+        load_checkpoint(evil)
+    with pytest.raises(InputError, match="file not found"):
+        load_checkpoint(tmp_path / "nope.pt")
