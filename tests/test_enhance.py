@@ -1,0 +1,143 @@
+"""Enhancement and the enhanced AnnData contract (design.md section 3)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import anndata as ad
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import scanpy as sc
+
+import stentrans as st
+from stentrans.enhance import build_enhanced, enhance, write_h5ad
+from stentrans.grid import to_grid
+from stentrans.lattice import enhanced_mask
+from stentrans.simulate import simulate
+
+TINY = dict(epochs=3, depth=1, batch_size=64, seed=0, progress=False)
+
+
+def _check_contract(enh, measured):
+    obs = enh.obs
+    assert obs["is_imputed"].dtype == bool
+    assert {"array_row", "array_col", "barcode", "in_tissue"} <= set(obs.columns)
+    assert enh.X.dtype == np.float32
+    meas = obs[~obs["is_imputed"]]
+    assert len(meas) == measured.n_obs
+    assert set(meas["barcode"]) == set(measured.obs_names)
+    assert (obs.loc[obs["is_imputed"], "barcode"] == "").all()
+    # measured spots keep their lattice coordinates
+    m = measured.obs.loc[meas["barcode"]]
+    np.testing.assert_array_equal(meas["array_row"].to_numpy(), m["array_row"].to_numpy())
+    np.testing.assert_array_equal(meas["array_col"].to_numpy(), m["array_col"].to_numpy())
+    # half steps, no duplicate positions
+    r2, c2 = obs["array_row"].to_numpy() * 2, obs["array_col"].to_numpy() * 2
+    assert np.allclose(r2, np.rint(r2)) and np.allclose(c2, np.rint(c2))
+    assert len(set(zip(r2, c2))) == enh.n_obs
+    if enh.uns["stentrans"]["lattice"] == "hex":
+        assert ((np.rint(r2) + np.rint(c2)) % 2 == 0).all()  # half-spacing hex lattice = checkerboard
+    # pixel coordinates: the affine fit reproduces the measured spots
+    np.testing.assert_allclose(enh.obsm["spatial"][~obs["is_imputed"].to_numpy()], measured.obsm["spatial"][measured.obs_names.get_indexer(meas["barcode"])], atol=1e-3 * np.ptp(measured.obsm["spatial"]))
+    # spot size halved
+    for lib, d in enh.uns.get("spatial", {}).items():
+        d0 = measured.uns["spatial"][lib]["scalefactors"]["spot_diameter_fullres"]
+        assert d["scalefactors"]["spot_diameter_fullres"] == pytest.approx(d0 / 2)
+    prov = enh.uns["stentrans"]
+    for key in ("version", "lattice", "model_config", "train_config", "epochs_run", "final_loss"):
+        assert key in prov, key
+
+
+@pytest.mark.parametrize("lattice", ["square", "hex"])
+def test_enhance_simulated(tmp_path, lattice):
+    a = simulate(lattice, n_genes=24, seed=1, size="st" if lattice == "square" else "visium")
+    res = st.tl.train(a, **TINY)
+    enh = enhance(a, res, progress=False)
+    _check_contract(enh, a)
+    gd = to_grid(a)
+    H = enhanced_mask(gd.mask, lattice)
+    assert enh.n_obs == H.sum()
+    # new spots: roughly 3x (square) or 3x (hex) the measured ones in a compact tissue
+    assert 2.0 < enh.n_obs / a.n_obs < 4.5
+    path = write_h5ad(enh, tmp_path / "enh.h5ad")
+    back = ad.read_h5ad(path)
+    np.testing.assert_array_equal(back.X, enh.X)
+    assert back.uns["stentrans"]["n_imputed"] == int(enh.obs["is_imputed"].sum())
+    # renders with scanpy over the (simulated) tissue image, not blank
+    lib = next(iter(back.uns["spatial"]))
+    sc.pl.spatial(back, color=back.var_names[0], library_id=lib, show=False)
+    png = tmp_path / "spatial.png"
+    plt.savefig(png, dpi=60)
+    plt.close("all")
+    img = mpimg.imread(png)
+    assert img.std() > 0.05
+
+
+def test_same_seed_same_enhanced_X():
+    a = simulate("square", n_genes=16, seed=2)
+    e1 = enhance(a, st.tl.train(a, **TINY), progress=False)
+    e2 = enhance(a, st.tl.train(a, **TINY), progress=False)
+    np.testing.assert_array_equal(e1.X, e2.X)
+
+
+def test_build_enhanced_with_any_upsampled_array():
+    a = simulate("hex", n_genes=5, seed=3, size="visium")
+    gd = to_grid(a)
+    H = enhanced_mask(gd.mask, "hex")
+    up = np.repeat(np.repeat(gd.maps, 2, axis=1), 2, axis=2)  # nearest-neighbour upsampling
+    P, Q = np.nonzero(H)
+    enh = build_enhanced(a, up[:, P, Q].T, H, gd.grid, gd.p, gd.q, a.var_names)
+    meas = ~enh.obs["is_imputed"].to_numpy()
+    # measured values are carried through unchanged
+    np.testing.assert_array_equal(enh.X[meas], a[enh.obs["barcode"][meas]].X.toarray())
+
+
+def test_cli_train_then_enhance(tmp_path):
+    a = simulate("square", n_genes=12, seed=4)
+    inp = tmp_path / "in.h5ad"
+    a.write_h5ad(inp)
+    ck = tmp_path / "m.pt"
+    common = ["--epochs", "2", "--depth", "1", "--batch-size", "16", "--device", "cpu"]
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "train", str(inp), "-o", str(ck), *common], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "enh.h5ad"
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(out), "--model", str(ck), "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    enh = ad.read_h5ad(out)
+    assert enh.uns["stentrans"]["epochs_run"] == 2
+    assert len(enh.uns["stentrans"]["checkpoint_sha256"]) == 64
+    # a truncated checkpoint: one line, exit 2, no output
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(ck.read_bytes()[:100])
+    out2 = tmp_path / "enh2.h5ad"
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(out2), "--model", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "bad.pt" in r.stderr and "Traceback" not in r.stderr
+    assert not out2.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["melanoma_mel1_rep1.tsv.gz", "visium_mouse_cytassist"])
+def test_enhance_real_data_plots(shared_data, tmp_path, name):
+    a = st.read(shared_data / name)
+    a = st.pp.filter(a, min_spot_fraction=0.3)
+    a = a[:, :64].copy()
+    enh = enhance(a, st.tl.train(a, epochs=1, depth=1, batch_size=64, progress=False), progress=False)
+    _check_contract(enh, a)
+    path = write_h5ad(enh, tmp_path / "enh.h5ad")
+    back = ad.read_h5ad(path)
+    if "spatial" in back.uns:
+        lib = next(iter(back.uns["spatial"]))
+        sc.pl.spatial(back, color=back.var_names[0], library_id=lib, show=False, img_key=None, spot_size=None if back.uns["spatial"][lib].get("scalefactors") else 1.0)
+    else:
+        sc.pl.embedding(back, basis="spatial", color=back.var_names[0], show=False)
+    png = tmp_path / "p.png"
+    plt.savefig(png, dpi=50)
+    plt.close("all")
+    assert mpimg.imread(png).std() > 0.02
