@@ -6,16 +6,7 @@ API in scanpy's style: :func:`read`, then ``pp`` (QC, lattice mapping), ``tl``
 
 from ._version import __version__
 from ._errors import InputError
+from .io import read
 from . import pp, tl, pl
-
-
-def read(path, lattice: str = "auto", **kw):
-    """Read spatial data (h5ad, Space Ranger outs, ST table, counts + coords CSV).
-
-    See :func:`stentrans.io.read`.
-    """
-    from .io import read as _read
-
-    return _read(path, lattice=lattice, **kw)
 
 __all__ = ["__version__", "InputError", "read", "pp", "tl", "pl"]

@@ -1,8 +1,31 @@
-"""Tools: training, enhancement, baselines, evaluation, spatial patterns."""
+"""Tools: training, enhancement, baselines, evaluation, spatial patterns.
+
+Names are imported on first use, so ``import stentrans`` (and the CLI) start
+without loading PyTorch.
+"""
 
 from __future__ import annotations
 
-from .enhance import enhance, write_h5ad
-from .train import fit, predict, train, load_checkpoint, model_from_checkpoint
+import importlib
 
-__all__ = ["train", "fit", "predict", "enhance", "write_h5ad", "load_checkpoint", "model_from_checkpoint"]
+_WHERE = {
+    "train": "stentrans.train",
+    "fit": "stentrans.train",
+    "predict": "stentrans.train",
+    "load_checkpoint": "stentrans.train",
+    "model_from_checkpoint": "stentrans.train",
+    "enhance": "stentrans.enhance",
+    "write_h5ad": "stentrans.enhance",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'stentrans.tl' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
