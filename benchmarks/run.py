@@ -1,0 +1,216 @@
+"""Speed, memory and accuracy benchmarks.
+
+Each case runs in its own subprocess so peak RSS is measured per case. Prints a
+table and writes JSON (default ``benchmarks/out/results.json``).
+
+    python benchmarks/run.py --quick            # minutes: few epochs, small cases
+    python benchmarks/run.py                    # the issue's cases and budgets
+    python benchmarks/run.py --cases melanoma   # one case
+
+Columns: seconds per training epoch, total train seconds, enhancement genes/s,
+Sepal seconds (all genes passing the filter), peak RSS (GiB), peak GPU memory
+(CUDA only), the PCC reached (paper protocol on the removed spots, so speed can
+never trade away accuracy unnoticed) and the whole case's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA = Path(os.environ.get("STENTRANS_SHARED", REPO.parent / "shared")) / "data"
+
+CASES = ["melanoma", "visium_mouse", "sim_visium", "sim_hd"]
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _case_inputs(name: str, quick: bool):
+    import numpy as np
+
+    import stentrans as st
+    from stentrans.simulate import simulate
+
+    if name == "melanoma":
+        path = DATA / "melanoma_mel1_rep1.tsv.gz"
+        if not path.exists():
+            return None, f"missing {path}"
+        return st.read(path), None
+    if name == "visium_mouse":
+        path = DATA / "visium_mouse_cytassist"
+        if not path.exists():
+            return None, f"missing {path}"
+        return st.read(path), None
+    if name == "sim_visium":
+        a = simulate("hex", n_genes=500 if quick else 5000, seed=0, size="visium", shape=(78, 128), tissue_fraction=0.99)
+        return a, None
+    if name == "sim_hd":
+        side = 100 if quick else 316  # ~100,000 bins at full size
+        return _hd_like(side, 100 if quick else 1000), None
+    raise ValueError(name)
+
+
+def _hd_like(side: int, n_genes: int, seed: int = 0):
+    """A Visium-HD-sized square grid: low-rank smooth fields + Poisson counts.
+
+    (The simulator keeps a dense 2x truth, which at this size alone would
+    take several GiB; the benchmark only needs realistic sparsity and size.)
+    """
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    k = 12
+    fields = np.stack([gaussian_filter(rng.normal(size=(side, side)), 4 + 2 * i) for i in range(k)])
+    fields /= fields.reshape(k, -1).std(1)[:, None, None]
+    load = rng.normal(size=(k, n_genes)) * 0.6
+    base = rng.normal(-2.5, 1.0, size=n_genes)
+    rows, cols = np.mgrid[0:side, 0:side]
+    F = fields.reshape(k, -1).T
+    X = sp.vstack([sp.csr_matrix(rng.poisson(np.exp(base + F[s : s + 8192] @ load)).astype(np.float32)) for s in range(0, F.shape[0], 8192)]).tocsr()
+    obs = pd.DataFrame({"array_row": rows.ravel(), "array_col": cols.ravel(), "in_tissue": 1}, index=[f"b{i}" for i in range(side * side)])
+    a = ad.AnnData(X, obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(n_genes)]))
+    a.obsm["spatial"] = np.column_stack([cols.ravel() * 2.0, rows.ravel() * 2.0])
+    a.uns["stentrans"] = {"lattice": "square", "source": f"hd_like(side={side}, n_genes={n_genes})", "format": "simulated"}
+    return a
+
+
+def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
+    """Runs in the child process."""
+    import numpy as np
+    import torch
+
+    import stentrans as st
+    from stentrans.enhance import enhance, write_h5ad
+    from stentrans.evaluate import pcc
+    from stentrans.grid import to_grid
+    from stentrans.lattice import kept_mask
+    from stentrans.sepal import sepal
+    from stentrans.train import predict
+
+    t_case = time.perf_counter()
+    adata, why = _case_inputs(name, quick)
+    if adata is None:
+        return {"case": name, "skipped": why}
+    t_read = time.perf_counter() - t_case
+    adata = st.pp.filter(adata, min_spot_fraction=0.1)
+    n_spots, n_genes = adata.shape
+    res = st.tl.train(adata, epochs=epochs, device=device, progress=False, seed=0)
+    per_epoch = res.seconds / max(1, res.epochs_run)
+    # accuracy: paper protocol PCC over the removed spots (the model's own training pairs)
+    gd = to_grid(adata)
+    from stentrans.lattice import downsample
+
+    lr, _ = downsample(gd.maps, gd.mask, gd.grid.lattice)
+    pred = predict(res.model, lr)[:, : gd.mask.shape[0], : gd.mask.shape[1]]
+    rem = gd.mask & ~kept_mask(gd.mask, gd.grid.lattice)
+    r = pcc(pred[:, rem].T, gd.maps[:, rem].T)
+    med = float(np.nanmedian(r))
+    del pred, lr
+    t0 = time.perf_counter()
+    enh = enhance(adata, res, progress=False)
+    t_enh = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        write_h5ad(enh, Path(tmp) / "enhanced.h5ad")
+        t_write = time.perf_counter() - t0
+    n_new = enh.n_obs
+    del enh
+    t0 = time.perf_counter()
+    rank = sepal(adata, device=device)
+    t_sepal = time.perf_counter() - t0
+    gpu = float(torch.cuda.max_memory_allocated() / 2**30) if torch.cuda.is_available() else None
+    return {
+        "case": name,
+        "spots": int(n_spots),
+        "genes": int(n_genes),
+        "grid": list(gd.grid.shape),
+        "enhanced_spots": int(n_new),
+        "epochs": int(res.epochs_run),
+        "s_per_epoch": per_epoch,
+        "train_s": res.seconds,
+        "enhance_genes_per_s": n_genes / t_enh,
+        "write_s": t_write,
+        "sepal_s": t_sepal,
+        "sepal_converged": float(rank["converged"].mean()) if "converged" in rank else None,
+        "read_s": t_read,
+        "pcc_removed_median": med,
+        "final_loss": res.final_loss,
+        "wall_s": time.perf_counter() - t_case,
+        "peak_rss_gib": _peak_rss_gib(),
+        "peak_gpu_gib": gpu,
+        "device": res.device,
+    }
+
+
+def _fmt(v, nd=3):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}g}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small cases and few epochs (minutes)")
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs per case (default 3 quick, 10 full)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("-o", "--output", default=str(HERE / "out" / "results.json"))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    epochs = args.epochs or (3 if args.quick else 10)
+    if args.child:
+        print(json.dumps(run_case(args.child, args.quick, epochs, args.device)))
+        return 0
+    rows = []
+    for name in [c for c in args.cases.split(",") if c]:
+        cmd = [sys.executable, __file__, "--child", name, "--epochs", str(epochs), "--device", args.device] + (["--quick"] if args.quick else [])
+        print(f"== {name} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            rows.append({"case": name, "error": (p.stderr.strip().splitlines() or ["?"])[-1], "wall_s": time.perf_counter() - t0})
+            continue
+        rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    cols = ["case", "spots", "genes", "epochs", "s_per_epoch", "train_s", "enhance_genes_per_s", "sepal_s", "pcc_removed_median", "peak_rss_gib", "peak_gpu_gib", "wall_s", "device"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        if "skipped" in r or "error" in r:
+            print(f"| {r['case']} | {r.get('skipped') or 'ERROR: ' + r['error']} |")
+            continue
+        print("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "quick": args.quick, "epochs": epochs, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    try:
+        import torch
+
+        meta["torch"] = torch.__version__
+        meta["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # pragma: no cover
+        pass
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "cases": rows}, indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
