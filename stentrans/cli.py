@@ -21,6 +21,10 @@ COMMAND_MODULES = [
     "stentrans.simulate",
     "stentrans.io",
     "stentrans.enhance",
+    "stentrans.evaluate",
+    "stentrans.patterns",
+    "stentrans.download",
+    "stentrans.binning",
 ]
 
 

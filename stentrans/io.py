@@ -431,6 +431,11 @@ def _finish(adata, *, path: Path, fmt: str, main_file: Path, lattice: str, auto_
     X.sum_duplicates()
     X.sort_indices()
     adata.X = X
+    # index names must be strings (or None) for h5ad; tables leave their header cell there
+    adata.obs.index.name = None
+    adata.var.index.name = None
+    adata.obs.columns = adata.obs.columns.astype(str)
+    adata.var.columns = adata.var.columns.astype(str)
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise InputError(path, "counts", f"empty matrix ({adata.n_obs} spots x {adata.n_vars} genes)")
     adata.obs["array_row"] = r.astype(np.int64)

@@ -16,6 +16,20 @@ _WHERE = {
     "model_from_checkpoint": "stentrans.train",
     "enhance": "stentrans.enhance",
     "write_h5ad": "stentrans.enhance",
+    "upsample": "stentrans.baselines",
+    "train_dist": "stentrans.baselines",
+    "evaluate": "stentrans.evaluate",
+    "pcc": "stentrans.evaluate",
+    "summarize": "stentrans.evaluate",
+    "ablation_table": "stentrans.evaluate",
+    "sepal": "stentrans.sepal",
+    "spot_graph": "stentrans.sepal",
+    "pattern_families": "stentrans.patterns",
+    "family_representative": "stentrans.patterns",
+    "pair_families": "stentrans.patterns",
+    "enrich_families": "stentrans.patterns",
+    "new_terms": "stentrans.patterns",
+    "run_patterns": "stentrans.patterns",
 }
 
 __all__ = sorted(_WHERE)

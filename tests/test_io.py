@@ -525,3 +525,16 @@ def test_cli_st_melanoma_info(shared_data, capsys):
     assert cli.main(["info", str(shared_data / "melanoma_mel1_rep1.tsv.gz")]) == 0
     out = capsys.readouterr().out
     assert "spots: 279" in out and "genes: 15666" in out and "lattice: square" in out and "grid: 25 x 21" in out
+
+
+@pytest.mark.slow
+def test_qc_writes_melanoma_h5ad(shared_data, tmp_path):
+    """Regression: the ST table's header cell must not become an (int) index name in h5ad."""
+    import anndata
+
+    from stentrans.cli import main
+
+    out = tmp_path / "mel.h5ad"
+    assert main(["qc", str(shared_data / "melanoma_mel1_rep1.tsv.gz"), "-o", str(out)]) == 0
+    a = anndata.read_h5ad(out)
+    assert a.shape == (279, 6472)  # genes detected in > 10 % of spots, as the authors' code
