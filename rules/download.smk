@@ -1,0 +1,40 @@
+rule download:
+    output:
+        directory("resources/download/{sample}"),
+    log:
+        "logs/download/{sample}.log",
+    benchmark:
+        "results/benchmarks/download/{sample}.tsv"
+    localrule: True
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=240,
+    params:
+        locations=lambda wildcards: sample_row(wildcards)["location"],
+        sha256=lambda wildcards: sample_row(wildcards)["sha256"],
+        retries=config["download"]["retries"],
+        backoff=config["download"]["backoff"],
+    script:
+        "../scripts/download.py"
+
+
+rule simulate:
+    output:
+        "resources/simulated/{sample}.h5ad",
+    log:
+        "logs/simulate/{sample}.log",
+    benchmark:
+        "results/benchmarks/simulate/{sample}.tsv"
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        spec=simulate_spec,
+    script:
+        "../scripts/simulate.py"
