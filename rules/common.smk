@@ -97,6 +97,19 @@ def raw_data(wildcards):
     return row["location"]
 
 
+def patterns_gmt(wildcards):
+    """The GMT for the enrichment: a file, or `planted` (a simulated sample's programs)."""
+    gmt = config["patterns"]["gmt"]
+    if gmt != "planted":
+        return gmt
+    if sample_row(wildcards)["source"] != "simulate":
+        raise ValueError(
+            f"config patterns.gmt: `planted` needs a simulated sample, "
+            f"{wildcards.sample} has source {sample_row(wildcards)['source']}"
+        )
+    return f"resources/simulated/{wildcards.sample}.gmt"
+
+
 def qc_input(wildcards):
     if sample_row(wildcards)["format"] == "cells":
         return f"resources/binned/{wildcards.sample}.h5ad"

@@ -23,7 +23,8 @@ rule download:
 
 rule simulate:
     output:
-        "resources/simulated/{sample}.h5ad",
+        h5ad="resources/simulated/{sample}.h5ad",
+        gmt="resources/simulated/{sample}.gmt",
     log:
         "logs/simulate/{sample}.log",
     benchmark:

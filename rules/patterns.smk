@@ -2,7 +2,7 @@ rule patterns:
     input:
         measured="results/{sample}/qc.h5ad",
         enhanced="results/{sample}/enhanced.h5ad",
-        gmt=config["patterns"]["gmt"],
+        gmt=patterns_gmt,
     output:
         ranking="results/{sample}/patterns/ranking.tsv",
         families="results/{sample}/patterns/families_enhanced.tsv",

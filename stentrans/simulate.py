@@ -620,7 +620,26 @@ def _run_cli(args) -> int:
     with atomic_path(args.output) as tmp:
         adata.write_h5ad(tmp)
     log.info("wrote %s (%d spots x %d genes)", args.output, adata.n_obs, adata.n_vars)
+    if args.gmt:
+        write_program_gmt(adata, args.gmt)
+        log.info("wrote the planted programs as gene sets: %s", args.gmt)
     return 0
+
+
+def program_gene_sets(adata) -> dict[str, list[str]]:
+    """The planted programs as gene sets (``var["program"]``; noise genes left out)."""
+    prog = adata.var["program"].astype(str)
+    return {p: sorted(prog.index[prog == p]) for p in sorted(prog.unique()) if p != "noise"}
+
+
+def write_program_gmt(adata, path) -> None:
+    """Write :func:`program_gene_sets` as a GMT file (atomically), for offline enrichment demos."""
+    from ._utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            for name, genes in program_gene_sets(adata).items():
+                fh.write("\t".join([f"planted {name}", f"SIM:{name}", *genes]) + "\n")
 
 
 def register_cli(subparsers) -> None:
@@ -642,4 +661,5 @@ def register_cli(subparsers) -> None:
     p.add_argument("--dispersion", type=float, default=0.2, help="negative-binomial dispersion")
     p.add_argument("--dropout", type=float, default=0.1, help="extra dropout probability")
     p.add_argument("-o", "--output", required=True, help="output .h5ad")
+    p.add_argument("--gmt", help="also write the planted programs as a GMT gene-set file")
     p.set_defaults(func=_run_cli)
