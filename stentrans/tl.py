@@ -22,6 +22,7 @@ _WHERE = {
     "pcc": "stentrans.evaluate",
     "summarize": "stentrans.evaluate",
     "ablation_table": "stentrans.evaluate",
+    "write_results": "stentrans.evaluate",
     "sepal": "stentrans.sepal",
     "spot_graph": "stentrans.sepal",
     "pattern_families": "stentrans.patterns",
