@@ -277,7 +277,7 @@ def test_truth_protocol_scores_new_fine_positions(truth_run):
     assert (s.xs("truth-counts", level="protocol")["mean"] < s.xs("truth", level="protocol")["mean"]).all()
 
 
-@pytest.mark.xfail(strict=False, reason="not observed: on the simulator stEnTrans (modest CPU training) stays below Linear/Cubic/NEDI against the 2x truth; see the assertion message for the medians")
+@pytest.mark.xfail(strict=True, reason="not observed: on the simulator stEnTrans (modest CPU training) stays below Linear/Cubic/NEDI against the 2x truth; see the assertion message for the medians")
 def test_truth_protocol_stentrans_beats_interpolation(truth_run):
     """On simulated data stEnTrans beats Linear, Cubic, NN and NEDI against the 2x truth."""
     _, res = truth_run
