@@ -83,6 +83,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
         raise
 
 
+def write_tsv(df, path, index: bool = False, **to_csv):
+    """Write a DataFrame as TSV atomically; returns ``path``."""
+    with atomic_path(path, suffix=".tsv") as tmp:
+        df.to_csv(tmp, sep="\t", index=index, **to_csv)
+    return path
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -673,11 +673,9 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def _write_tsv(path: Path, df: pd.DataFrame) -> Path:
-    from ._utils import atomic_path
+    from ._utils import write_tsv
 
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, float_format="%.6g", na_rep="NA")
-    return path
+    return write_tsv(df, path, float_format="%.6g", na_rep="NA")
 
 
 def write_results(result: dict, outdir, ablation: bool | None = None) -> dict[str, Path]:

@@ -57,7 +57,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ._errors import InputError
-from ._utils import atomic_path
+from ._utils import atomic_path, write_tsv
 from .sepal import _lattice_of, _physical, _source, lattice_coords, normalize_profiles, sepal, spot_graph
 
 log = logging.getLogger("stentrans.patterns")
@@ -500,12 +500,9 @@ def _save_figure(fig, stem) -> list[str]:
     """Write ``stem.png`` and ``stem.pdf`` atomically; return the paths."""
     import matplotlib.pyplot as plt
 
-    paths = []
-    for ext in ("png", "pdf"):
-        p = Path(f"{stem}.{ext}")
-        with atomic_path(p, suffix=f".{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=200 if ext == "png" else None, bbox_inches="tight")
-        paths.append(str(p))
+    from .plotting import save_figure
+
+    paths = [str(p) for p in save_figure(fig, stem, dpi=200)]
     plt.close(fig)
     return paths
 
@@ -680,9 +677,7 @@ def plot_new_terms(new: pd.DataFrame, path=None, top: int = 10, scope: str = "pa
 # driver
 # --------------------------------------------------------------------------
 def _write_tsv(df: pd.DataFrame, path, index=False):
-    with atomic_path(path, suffix=".tsv") as tmp:
-        df.to_csv(tmp, sep="\t", index=index)
-    return str(path)
+    return str(write_tsv(df, path, index=index))
 
 
 def _jsonable(o):
