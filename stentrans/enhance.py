@@ -40,10 +40,12 @@ def _halved_spatial(uns_spatial) -> dict:
 
 
 def _jsonable(d):
-    """uns must be h5ad-writable: no None, tuples become lists."""
+    """uns must be h5ad-writable: no None, tuples become lists, lists of dicts become dicts."""
     if isinstance(d, dict):
         return {str(k): _jsonable(v) for k, v in d.items() if v is not None}
     if isinstance(d, (list, tuple)):
+        if any(isinstance(v, dict) for v in d):  # h5ad cannot store a list of mappings
+            return {str(i): _jsonable(v) for i, v in enumerate(d)}
         return [_jsonable(v) for v in d]
     if isinstance(d, (np.floating, np.integer)):
         return d.item()
@@ -145,12 +147,17 @@ def enhance(adata, model=None, genes=None, layer: str | None = None, chunk: int 
     elif isinstance(model, TrainResult):
         res = model
         model = res.model
-        prov.update({"model_config": res.model_config.to_dict(), "train_config": res.train_config.to_dict(), "epochs_run": res.epochs_run, "final_loss": res.final_loss, "train_seconds": res.seconds, "device": res.device})
+        prov.update({"variant": "paper", "model_config": res.model_config.to_dict(), "train_config": res.train_config.to_dict(), "epochs_run": res.epochs_run, "final_loss": res.final_loss, "train_seconds": res.seconds, "device": res.device})
         if checkpoint_path is not None and Path(checkpoint_path).is_file():
             prov["checkpoint_sha256"] = sha256_file(checkpoint_path)
         trained_lattice = res.lattice
     else:
+        from .robust import RobustResult
+
         trained_lattice = None
+        if isinstance(model, RobustResult):
+            prov.update(model.provenance())
+            trained_lattice = model.lattice
     lattice = lattice_of(adata)
     if trained_lattice and trained_lattice != lattice:
         log.warning("model was trained on a %s lattice, enhancing a %s lattice", trained_lattice, lattice)
@@ -166,11 +173,20 @@ def enhance(adata, model=None, genes=None, layer: str | None = None, chunk: int 
     out = np.empty((len(P), n_genes), dtype=np.float32)
     from tqdm.auto import tqdm
 
+    from .robust import RobustResult
+
+    robust = isinstance(model, RobustResult)
+    if robust:  # library size and shared factors come from all genes, so chunks are exact
+        maps_all = np.zeros((n_genes,) + grid.shape, dtype=np.float32)
+        maps_all[:, p, q] = dense(Xsrc).astype(np.float32).T
+        context = model.context_for(maps_all, mask)
+        del maps_all
+
     for s in tqdm(range(0, n_genes, chunk), desc="enhance", unit="chunk", disable=not progress):
         vals = dense(Xsrc[:, s : s + chunk]).astype(np.float32)
         maps = np.zeros((vals.shape[1],) + grid.shape, dtype=np.float32)
         maps[:, p, q] = vals.T
-        hr = predict(model, maps, batch_size=chunk)
+        hr = model.predict(maps, mask, context=context, chunk=chunk) if robust else predict(model, maps, batch_size=chunk)
         out[:, s : s + vals.shape[1]] = hr[:, P, Q].T
     prov["enhance_seconds"] = time.perf_counter() - t0
     return build_enhanced(adata, out, H, grid, p, q, sub.var_names, provenance=prov, clip_negative=clip_negative)
@@ -200,6 +216,8 @@ def _add_model_args(p) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     g.add_argument("--checkpoint-every", type=int, default=10)
+    g.add_argument("--variant", default="paper", choices=["paper", "robust"], help="paper: the paper-faithful network (default); robust: better on spots never seen (see README)")
+    g.add_argument("--robust-net", action="store_true", help="robust variant: add the transformer correction (off by default: it did not help under the nested protocol)")
     q = p.add_argument_group("input and QC")
     q.add_argument("--lattice", default="auto", choices=["auto", "square", "hex"])
     q.add_argument("--min-spot-fraction", type=float, default=0.1, help="genes detected in more than this fraction of spots")
@@ -211,6 +229,7 @@ def _train_kwargs(args) -> dict:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, betas=tuple(args.betas), eps=args.eps,
         patch_size=args.patch_size, depth=args.depth, heads=args.heads, use_pos=not args.no_pos, use_res=not args.no_res,
         seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+        variant=args.variant, robust_kwargs={"net": True} if args.robust_net else None,
     )
 
 
@@ -225,8 +244,11 @@ def _load_input(args):
 
 
 def _cmd_train(args) -> int:
+    from ._errors import InputError
     from .train import train
 
+    if args.variant != "paper":
+        raise InputError(args.output, "variant", f"{args.variant!r}: only the paper variant writes a checkpoint; use `stentrans enhance --variant robust`")
     adata = _load_input(args)
     res = train(adata, checkpoint=args.output, resume=args.resume, **_train_kwargs(args))
     log.info("trained %d epochs in %.1f s, final loss %.5g -> %s", res.epochs_run, res.seconds, res.final_loss, args.output)
@@ -237,6 +259,10 @@ def _cmd_enhance(args) -> int:
     adata = _load_input(args)
     out_path = Path(args.output)
     if args.model:
+        if args.variant != "paper":
+            from ._errors import InputError
+
+            raise InputError(args.model, "variant", f"{args.variant!r}: --model takes a paper-variant checkpoint")
         model = args.model
         ckpt = None
     else:

@@ -259,8 +259,15 @@ def train(
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
-) -> TrainResult:
+    variant: str = "paper",
+    robust_kwargs: dict | None = None,
+):
     """Self-supervised pretraining on an AnnData's genes (``tl.train``).
+
+    ``variant="paper"`` (default) is the paper-faithful network; ``"robust"``
+    fits :func:`stentrans.robust.fit_robust` instead (better on spots never
+    seen, see the README) and returns its result, which
+    :func:`stentrans.tl.enhance` accepts the same way.
 
     Pairs ``(D(G), G)`` of all (selected) genes; see :func:`fit`. Defaults are
     the authors' code: patch size 3, 12 blocks, 4 heads, batches of 512 genes,
@@ -268,7 +275,13 @@ def train(
     """
     from .grid import to_grid
 
+    if variant not in ("paper", "robust"):
+        raise InputError(None, "variant", f"{variant!r}: must be 'paper' or 'robust'")
     gd = to_grid(adata, genes=genes, layer=layer)
+    if variant == "robust":
+        from .robust import RobustConfig, fit_robust
+
+        return fit_robust(gd.maps, gd.mask, gd.grid.lattice, RobustConfig(seed=seed, **(robust_kwargs or {})), device=device, progress=progress)
     mc = ModelConfig(patch_size=patch_size, depth=depth, heads=heads, mlp_ratio=mlp_ratio, use_pos=use_pos, use_res=use_res)
     tc = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, betas=tuple(betas), eps=eps, seed=seed, checkpoint_every=checkpoint_every)
     return fit(gd.maps, gd.mask, gd.grid.lattice, mc, tc, device=device, checkpoint=checkpoint, resume=resume, progress=progress, stop_after=stop_after)

@@ -141,3 +141,26 @@ def test_enhance_real_data_plots(shared_data, tmp_path, name):
     plt.savefig(png, dpi=50)
     plt.close("all")
     assert mpimg.imread(png).std() > 0.02
+
+
+@pytest.mark.parametrize("lattice", ["square", "hex"])
+def test_enhance_robust_variant(tmp_path, lattice):
+    a = simulate(lattice, n_genes=40, seed=5, size="st")
+    res = st.tl.train(a, variant="robust", seed=0, progress=False)
+    enh = enhance(a, res, progress=False, chunk=16)  # chunks must not change the result
+    assert enh.uns["stentrans"]["variant"] == "robust"
+    meas = ~enh.obs["is_imputed"].to_numpy()
+    # measured spots keep their measured counts
+    np.testing.assert_allclose(enh.X[meas], a[enh.obs["barcode"][meas]].X.toarray(), rtol=1e-5, atol=1e-4)
+    whole = enhance(a, res, progress=False, chunk=512)
+    np.testing.assert_allclose(enh.X, whole.X, rtol=1e-5, atol=1e-5)
+    write_h5ad(enh, tmp_path / "e.h5ad")
+    # the CLI: --variant robust trains and enhances; a checkpoint is refused with one line
+    inp = tmp_path / "in.h5ad"
+    a.write_h5ad(inp)
+    out = tmp_path / "cli.h5ad"
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(out), "--variant", "robust"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert ad.read_h5ad(out).uns["stentrans"]["variant"] == "robust"
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "train", str(inp), "-o", str(tmp_path / "m.pt"), "--variant", "robust"], capture_output=True, text=True)
+    assert r.returncode == 2 and "variant" in r.stderr and len(r.stderr.strip().splitlines()) == 1
