@@ -69,6 +69,8 @@ STENTRANS_VARIANTS = {
     "stentrans-noposres": {"use_pos": False, "use_res": False},
 }
 ABLATION_METHODS = tuple(STENTRANS_VARIANTS)
+#: the improved variant (stentrans.robust): RobustConfig overrides
+ROBUST_VARIANTS = {"robust": {}, "robust+net": {"net": True}}
 ABLATION_LABELS = {
     "stentrans": "stEnTrans",
     "stentrans-nopos": "w/o Pos",
@@ -343,6 +345,26 @@ class _Runner:
                 out[:, s : s + len(gi)] = hr[:, P, Q].T
             self._tick(f"predict:{method}", t0)
             return out
+        if method in ROBUST_VARIANTS:
+            from .robust import RobustConfig, fit_robust
+
+            key = (method, spec.train_key, int(seed))
+            if key not in self.models:
+                t0 = time.perf_counter()
+                cfg = RobustConfig(**{**ROBUST_VARIANTS[method], "seed": int(seed)})
+                self.models[key] = fit_robust(spec.train_maps, spec.train_mask, self.data.lattice, cfg, device=self.device, progress=self.progress)
+                self._tick(f"train:{method}", t0)
+            res = self.models[key]
+            t0 = time.perf_counter()
+            # library size and shared factors from all genes of the input, then exact gene chunks
+            ctx = res.context_for(maps * mask, mask)
+            out = np.empty((len(P), len(spec.gene_idx)), dtype=np.float32)
+            for s in range(0, len(spec.gene_idx), chunk):
+                gi = spec.gene_idx[s : s + chunk]
+                hr = _crop(res.predict(maps[gi] * mask, mask, context=ctx, chunk=chunk), shape)
+                out[:, s : s + len(gi)] = hr[:, P, Q].T
+            self._tick(f"predict:{method}", t0)
+            return out
         if method in BASELINE_METHODS:
             seeded = method == "dist"
             key = (method, spec.input_key, int(seed) if seeded else None)
@@ -390,7 +412,7 @@ def _as_methods(methods, ablation: bool) -> list[str]:
     methods = [m.lower() for m in methods]
     if ablation:
         methods = list(methods) + [m for m in ABLATION_METHODS if m not in methods]
-    known = set(BASELINE_METHODS) | set(STENTRANS_VARIANTS)
+    known = set(BASELINE_METHODS) | set(STENTRANS_VARIANTS) | set(ROBUST_VARIANTS)
     bad = [m for m in methods if m not in known]
     if bad:
         raise InputError(None, "methods", f"unknown method(s) {', '.join(bad)}: choose from {', '.join(sorted(known))}")

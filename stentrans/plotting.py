@@ -38,6 +38,8 @@ METHOD_COLORS = {
     "stentrans-nopos": OKABE_ITO["yellow"],
     "stentrans-nores": "#999999",
     "stentrans-noposres": OKABE_ITO["black"],
+    "robust": "#6a3d9a",
+    "robust+net": "#cab2d6",
 }
 METHOD_LABELS = {
     "stentrans": "stEnTrans",
@@ -49,6 +51,8 @@ METHOD_LABELS = {
     "stentrans-nopos": "w/o Pos",
     "stentrans-nores": "w/o Res",
     "stentrans-noposres": "w/o Pos&Res",
+    "robust": "stEnTrans robust",
+    "robust+net": "robust + net",
 }
 PROTOCOL_LABELS = {
     "paper": "paper (all spots)",

@@ -345,3 +345,16 @@ def test_cli_writes_files(tmp_path, monkeypatch):
     # bad input: one line, exit status 2
     rc = cli.main(["evaluate", str(path), "-o", str(out), "--methods", "stentrans,bogus"])
     assert rc == 2
+
+
+@pytest.mark.parametrize("lattice", ["square", "hex"])
+def test_robust_variant_beats_interpolation_on_unseen_spots_and_truth(lattice):
+    """The improved variant (issue 11): better than every interpolation where the model never saw the truth."""
+    from stentrans.simulate import simulate
+
+    a = simulate(lattice, n_genes=60, seed=3, size="st")
+    res = evaluate(a, protocol=["nested", "truth"], methods=["robust", "linear", "cubic", "nn", "nedi"], seeds=[0], progress=False)
+    med = res["summary"].set_index(["protocol", "method"])["mean"]
+    for protocol in ("nested", "truth"):
+        best = max(med[(protocol, m)] for m in ("linear", "cubic", "nn", "nedi"))
+        assert med[(protocol, "robust")] > best + 0.05, med.round(3).to_dict()
