@@ -12,17 +12,13 @@ import numpy as np  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
 
 from stentrans._utils import atomic_path  # noqa: E402
+from stentrans.grid import dense  # noqa: E402
 
 measured = ad.read_h5ad(snakemake.input.measured)  # noqa: F821
 enhanced = ad.read_h5ad(snakemake.input.enhanced)  # noqa: F821
 lattice = str(enhanced.uns.get("stentrans", {}).get("lattice", "square"))
-
-
-def dense(X):
-    return X.toarray() if sp.issparse(X) else np.asarray(X)
 
 
 genes = [g for g in snakemake.params.genes if g in enhanced.var_names]  # noqa: F821

@@ -59,6 +59,7 @@ from torch import nn
 
 from ._errors import InputError
 from ._utils import configure_threads, pick_device, set_seed
+from .evaluate import pcc
 from .lattice import LATTICES, downsample, kept_mask
 from .model import Block, merge_2x2, sinusoidal_encoding
 
@@ -607,16 +608,6 @@ def _predict_counts(net, maps, ctx: Context, lattice: str, cfg: RobustConfig, ch
 # ---------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------
-def _pcc_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    na, nb = np.sqrt((a * a).sum(0)), np.sqrt((b * b).sum(0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (a * b).sum(0) / na / nb
-    r[(na == 0) | (nb == 0)] = np.nan
-    return r
-
-
 class _Pair:
     """One transform's tensors for a gene subset (training genes or validation genes)."""
 
@@ -686,7 +677,7 @@ def _validate(net, val_pairs: list[_Pair], lattice, cfg) -> float:
         pred = _predict_counts(net, pr.input_counts * pr.m.numpy(), pr.ctx_in, lattice, cfg)
         u, v = pr.removed.shape
         p, q = np.nonzero(pr.removed)
-        r = _pcc_cols(pred[:, :u, :v][:, p, q].T.astype(np.float64), pr.counts[:, p, q].T.astype(np.float64))
+        r = pcc(pred[:, :u, :v][:, p, q].T.astype(np.float64), pr.counts[:, p, q].T.astype(np.float64))
         if np.isfinite(r).any():
             meds.append(np.nanmedian(r))
     return float(np.mean(meds)) if meds else float("nan")
@@ -747,7 +738,7 @@ def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustCon
             ck = Context(ctx.mask, ctx.lib, None if (ctx.basis is None or k == 0) else ctx.basis[:, :k])
             for s in sigmas:
                 out = _predict_counts(None, pair["input"][genes], ck, lattice, replace(cfg, rank=k, sigma=s, keep_measured=False))
-                r = _pcc_cols(out[:, :u, :v][:, p, q].T.astype(np.float64), truth)
+                r = pcc(out[:, :u, :v][:, p, q].T.astype(np.float64), truth)
                 if np.isfinite(r).any():
                     meds[(k, s)].append(float(np.nanmedian(r)))
     table = [{"rank": int(k), "sigma": s, "median_pcc": float(np.mean(v)) if v else float("nan")} for (k, s), v in meds.items()]
