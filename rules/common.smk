@@ -126,6 +126,14 @@ def binning_settings(wildcards):
     return config["binning"][wildcards.sample]
 
 
+def enhance_inputs(wildcards):
+    """The paper variant enhances with the pretrain rule's checkpoint; robust fits in the job."""
+    out = {"data": f"results/{wildcards.sample}/qc.h5ad"}
+    if config["enhance"]["variant"] == "paper":
+        out["model"] = f"results/{wildcards.sample}/model.pt"
+    return out
+
+
 def is_simulated(wildcards):
     return sample_row(wildcards)["source"] == "simulate"
 
@@ -201,9 +209,21 @@ def sample_outputs():
     return out
 
 
+PAGE_DIR = config["results_page"]["dir"].rstrip("/")
+
+
+def results_page_inputs(wildcards):
+    return {
+        "outputs": sample_outputs(),
+        "benchmarks": "results/summary/benchmarks.tsv",
+        "run_info": "results/summary/run_info.yaml",
+    }
+
+
 def all_outputs():
     """Everything `rule all` asks for."""
     return sample_outputs() + [
+        f"{PAGE_DIR}/results.md",
         "results/summary/median_pcc.tsv",
         "results/summary/median_pcc.png",
         "results/summary/benchmarks.tsv",

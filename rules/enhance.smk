@@ -1,7 +1,10 @@
+# robust (default): fitted inside the enhance job, no pretrain step; paper: enhances
+# with the checkpoint of the pretrain rule.
+
+
 rule enhance:
     input:
-        data="results/{sample}/qc.h5ad",
-        model="results/{sample}/model.pt",
+        unpack(enhance_inputs),
     output:
         "results/{sample}/enhanced.h5ad",
     log:
@@ -17,6 +20,9 @@ rule enhance:
         runtime=res("enhance", "runtime"),
     params:
         chunk=config["enhance"]["chunk"],
+        variant=config["enhance"]["variant"],
+        robust_net=config["enhance"]["robust_net"],
+        seed=config["train"]["seed"],
         device=config["train"]["device"],
     script:
         "../scripts/enhance.py"

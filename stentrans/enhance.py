@@ -120,7 +120,10 @@ def enhance(adata, model=None, genes=None, layer: str | None = None, chunk: int 
         :func:`stentrans.pp.filter`).
     model
         A trained :class:`~stentrans.model.StEnTrans`, a :class:`TrainResult`,
-        a checkpoint path, or ``None`` to train first with ``train_kwargs``.
+        a checkpoint path, a :class:`~stentrans.robust.RobustResult`, or
+        ``None`` to fit first with ``tl.train(adata, **train_kwargs)``; then the
+        robust variant is the default (``train_kwargs={"variant": "paper"}``
+        for the paper's network).
     chunk
         Genes per forward batch; memory stays bounded by the chunk size.
 
@@ -137,7 +140,10 @@ def enhance(adata, model=None, genes=None, layer: str | None = None, chunk: int 
     t0 = time.perf_counter()
     prov: dict = {}
     if model is None:
-        res = _train(adata, layer=layer, genes=genes, device=device, progress=progress, checkpoint=checkpoint_path, **(train_kwargs or {}))
+        kw = {"variant": "robust", **(train_kwargs or {})}
+        if kw["variant"] == "paper":
+            kw["checkpoint"] = checkpoint_path
+        res = _train(adata, layer=layer, genes=genes, device=device, progress=progress, **kw)
         model = res
     if isinstance(model, (str, Path)):
         ckpt = Path(model)
@@ -216,7 +222,7 @@ def _add_model_args(p) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     g.add_argument("--checkpoint-every", type=int, default=10)
-    g.add_argument("--variant", default="paper", choices=["paper", "robust"], help="paper: the paper-faithful network (default); robust: better on spots never seen (see README)")
+    g.add_argument("--variant", default=None, choices=["paper", "robust"], help="robust: beats interpolation on spots never seen (default of `enhance` without --model; README); paper: the paper-faithful network (default of `train` and with --model)")
     g.add_argument("--robust-net", action="store_true", help="robust variant: add the transformer correction (off by default: it did not help under the nested protocol)")
     q = p.add_argument_group("input and QC")
     q.add_argument("--lattice", default="auto", choices=["auto", "square", "hex"])
@@ -247,6 +253,7 @@ def _cmd_train(args) -> int:
     from ._errors import InputError
     from .train import train
 
+    args.variant = args.variant or "paper"
     if args.variant != "paper":
         raise InputError(args.output, "variant", f"{args.variant!r}: only the paper variant writes a checkpoint; use `stentrans enhance --variant robust`")
     adata = _load_input(args)
@@ -256,6 +263,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_enhance(args) -> int:
+    args.variant = args.variant or ("paper" if args.model else "robust")
     adata = _load_input(args)
     out_path = Path(args.output)
     if args.model:
@@ -269,6 +277,10 @@ def _cmd_enhance(args) -> int:
         from .train import train
 
         ckpt = args.save_model
+        if ckpt and args.variant != "paper":
+            from ._errors import InputError
+
+            raise InputError(ckpt, "variant", f"{args.variant!r}: --save-model keeps a paper-variant checkpoint; add --variant paper")
         model = train(adata, checkpoint=ckpt, resume=args.resume and ckpt is not None, **_train_kwargs(args))
     enh = enhance(adata, model, chunk=args.chunk, device=args.device, checkpoint_path=ckpt)
     write_h5ad(enh, out_path)
@@ -284,7 +296,7 @@ def register_cli(sub) -> None:
     _add_model_args(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("enhance", help="enhance resolution 2x; trains first unless --model is given")
+    p = sub.add_parser("enhance", help="enhance resolution 2x; robust variant by default, or the paper network from --model / --variant paper")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True, help="enhanced .h5ad")
     p.add_argument("--model", help="checkpoint from `stentrans train`")

@@ -155,12 +155,19 @@ def test_enhance_robust_variant(tmp_path, lattice):
     whole = enhance(a, res, progress=False, chunk=512)
     np.testing.assert_allclose(enh.X, whole.X, rtol=1e-5, atol=1e-5)
     write_h5ad(enh, tmp_path / "e.h5ad")
-    # the CLI: --variant robust trains and enhances; a checkpoint is refused with one line
+    # the CLI: without --model, enhance fits the robust variant (the users' default);
+    # keeping a checkpoint only exists for the paper variant
     inp = tmp_path / "in.h5ad"
     a.write_h5ad(inp)
     out = tmp_path / "cli.h5ad"
-    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(out), "--variant", "robust"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert ad.read_h5ad(out).uns["stentrans"]["variant"] == "robust"
+    cli = ad.read_h5ad(out)
+    assert cli.uns["stentrans"]["variant"] == "robust"
+    np.testing.assert_allclose(cli.X, whole.X, rtol=1e-5, atol=1e-5)
+    ck = tmp_path / "keep.pt"
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(tmp_path / "x.h5ad"), "--save-model", str(ck)], capture_output=True, text=True)
+    assert r.returncode == 2 and "--variant paper" in r.stderr and str(ck) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not ck.exists() and not (tmp_path / "x.h5ad").exists()
     r = subprocess.run([sys.executable, "-m", "stentrans.cli", "train", str(inp), "-o", str(tmp_path / "m.pt"), "--variant", "robust"], capture_output=True, text=True)
     assert r.returncode == 2 and "variant" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -111,32 +111,56 @@ def test_dry_run_demo(tmp_path):
     proc = smk(["-n", "--cores", "2", *demo_overrides(tmp_path)], cwd=REPO, timeout=120)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
-    for rule, n in {"simulate": 2, "qc": 2, "pretrain": 2, "enhance": 2, "evaluate": 2, "plot_enhanced": 2, "summarize": 1, "benchmarks": 1, "run_info": 1}.items():
+    # the users' default is the robust variant: fitted inside the enhance job, no pretrain
+    for rule, n in {"simulate": 2, "qc": 2, "enhance": 2, "evaluate": 2, "plot_enhanced": 2, "summarize": 1, "benchmarks": 1, "run_info": 1}.items():
         assert counts.get(rule) == n, (rule, counts)
+    assert "pretrain" not in counts, counts
+    assert all("--variant" not in b and "model.pt" not in b for b in job_blocks(proc.stdout, "enhance"))
     assert "download" not in counts  # the demo is offline
     if not demo_overrides(tmp_path):
         assert counts.get("patterns") == 1, counts
+    # enhance.variant: paper puts the pretrain rule back in front of enhance
+    paper = write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}})
+    proc = smk(["-n", "--cores", "2", *demo_overrides(tmp_path), "--configfile", paper], cwd=REPO, timeout=120)
+    assert proc.returncode == 0, show(proc)
+    counts = job_counts(proc.stdout)
+    assert counts.get("pretrain") == 2 and counts.get("enhance") == 2, counts
+    assert all("model.pt" in b.split("output:")[0] for b in job_blocks(proc.stdout, "enhance"))
     # the default profile serialises GPU jobs: pretrain asks for one GPU
     assert all("gpu=1" in b for b in job_blocks(proc.stdout, "pretrain"))
 
 
-def test_dry_run_paper():
+def test_dry_run_paper(tmp_path):
     if not DATA.is_dir():
         pytest.skip(f"real data folder not found: {DATA} (see ../shared/README.md)")
     proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml"], cwd=REPO, timeout=180)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
-    # HM and the two real Visium sets from ../shared/data, HBC/MBSP/IDC downloaded;
-    # MP and AMHB are disabled placeholders
-    assert counts.get("download") == 3, counts
-    assert counts.get("qc") == 6, counts
-    assert counts.get("pretrain") == 6 and counts.get("enhance") == 6 and counts.get("evaluate") == 6, counts
-    assert counts.get("ablation") == 4, counts  # HM, HBC, MBSP, IDC
+    # offline as shipped: HM and the two real Visium sets from ../shared/data;
+    # HBC/MBSP/IDC (URLs) and MP/AMHB (placeholders) are listed but disabled
+    assert "download" not in counts, counts
+    assert counts.get("qc") == 3, counts
+    # the paper's network: pretrain, then enhance with its checkpoint
+    assert counts.get("pretrain") == 3 and counts.get("enhance") == 3 and counts.get("evaluate") == 3, counts
+    assert counts.get("ablation") == 1, counts  # HM (HBC, MBSP, IDC when enabled)
     assert counts.get("patterns") == 1, counts  # melanoma, as Fig. 4
+    assert counts.get("results_page") == 1, counts
     assert "bin_cells" not in counts
     qc_inputs = " ".join(b.split("output:")[0] for b in job_blocks(proc.stdout, "qc"))
     assert "../shared/data/melanoma_mel1_rep1.tsv.gz" in qc_inputs
     assert "../shared/data/visium_mouse_cytassist" in qc_inputs
+
+    # with network: switching the 10x rows on downloads them
+    table = (REPO / "config" / "samples_paper.tsv").read_text()
+    rows = [ln if not ln.split("\t")[0] in ("HBC", "MBSP", "IDC") else ln.rsplit("\t", 1)[0] + "\ttrue" for ln in table.splitlines()]
+    online = tmp_path / "samples_online.tsv"
+    online.write_text("\n".join(rows) + "\n")
+    over = write_yaml(tmp_path / "online.yaml", {"samples": str(online)})
+    proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml", over], cwd=REPO, timeout=180)
+    assert proc.returncode == 0, show(proc)
+    counts = job_counts(proc.stdout)
+    assert counts.get("download") == 3 and counts.get("qc") == 6 and counts.get("ablation") == 4, counts
+    qc_inputs = " ".join(b.split("output:")[0] for b in job_blocks(proc.stdout, "qc"))
     assert "resources/download/IDC" in qc_inputs
 
 
@@ -316,7 +340,8 @@ def _tiny_config(tmp: Path) -> Path:
             "simulate": {"n_genes": 20, "seed": 0},
             "model": {"patch_size": 3, "depth": 1, "heads": 2},
             "train": {"epochs": 100, "checkpoint_every": 5, "device": "cpu"},
-            "evaluate": {"protocols": ["nested"], "truth": True, "methods": ["stentrans", "dist", "linear", "nn"], "seeds": 1, "epochs": 3, "dist_epochs": 3, "n_panel_genes": 2},
+            "enhance": {"variant": "paper"},  # exercises pretrain (kill + resume); robust: step 6
+            "evaluate": {"protocols": ["nested"], "truth": True, "methods": ["stentrans", "robust", "dist", "linear", "nn"], "seeds": 1, "epochs": 3, "dist_epochs": 3, "n_panel_genes": 2},
             "ablation": {"samples": ["sim_hex"], "protocol": "paper"},
             "patterns": {"samples": ["sim_square"], "gmt": str(gmt), "top": 10},
             "plots": {"n_genes": 2},
@@ -383,6 +408,15 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
         assert (pat / f).is_file(), f
     summary = pd.read_csv(wf / "results" / "summary" / "median_pcc.tsv", sep="\t")
     assert set(summary["dataset"]) == {"sim_square", "sim_hex"}
+    # the results page: made by a rule from the run's own tables, figures small enough to commit
+    page = (wf / "results" / "page" / "results.md").read_text()
+    ev = pd.read_csv(wf / "results" / "sim_square" / "evaluate" / "summary.tsv", sep="\t").set_index(["method", "protocol"])
+    for method in ("linear", "robust", "stentrans"):
+        assert f"{ev.loc[(method, 'nested'), 'mean']:.3f}" in page, method
+    assert "## Which of the paper's claims hold here" in page and "Fig. 4" in page
+    figs = list((wf / "results" / "page" / "results_files").glob("*.png"))
+    assert len(figs) >= 7 and all(f.stat().st_size <= 300_000 for f in figs)
+    assert all(f"results_files/{f.name}" in page for f in figs)
     bench = pd.read_csv(wf / "results" / "summary" / "benchmarks.tsv", sep="\t")
     assert {"pretrain", "enhance", "evaluate"} <= set(bench["rule"])
     for rule in ("pretrain", "enhance", "qc"):
@@ -398,4 +432,16 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
     assert rep.returncode == 0, show(rep)
     html = (wf / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "median_pcc" in html
+
+    # 6. the users' default variant: switching enhance.variant to robust reruns enhance
+    # (its input and params changed) without a pretrain step
+    robust = write_yaml(tmp_path / "robust.yaml", {"enhance": {"variant": "robust"}})
+    target = "results/sim_hex/enhanced.h5ad"
+    run4 = smk(["--cores", "2", "--configfile", cfg[1], robust, "--", target], cwd=wf, timeout=120, env=env)
+    assert run4.returncode == 0, show(run4)
+    out4 = run4.stdout + run4.stderr
+    assert "rule enhance:" in out4 and "rule pretrain:" not in out4, show(run4)
+    enh = ad.read_h5ad(wf / target)
+    assert enh.uns["stentrans"]["variant"] == "robust"
+    assert enh.obs["is_imputed"].sum() > 0 and np.isfinite(enh.X).all()
     assert time.time() - t0 < 300, f"end-to-end demo took {time.time() - t0:.0f} s"
