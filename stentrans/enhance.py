@@ -88,9 +88,11 @@ def build_enhanced(adata, hr_values: np.ndarray, H: np.ndarray, grid: Grid, p: n
         },
         index=pd.Index(names.astype(str), name=None),
     )
-    X = np.asarray(hr_values, dtype=np.float32)
-    if clip_negative:
-        np.maximum(X, 0, out=X)
+    X = None
+    if hr_values is not None:  # None: a skeleton whose X is streamed to the file later
+        X = np.asarray(hr_values, dtype=np.float32)
+        if clip_negative:
+            np.maximum(X, 0, out=X)
     out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(list(map(str, genes)))))
     if "spatial" in adata.obsm:
         coef = affine_fit(adata.obs["array_row"], adata.obs["array_col"], np.asarray(adata.obsm["spatial"])[:, :2])
@@ -110,7 +112,7 @@ def build_enhanced(adata, hr_values: np.ndarray, H: np.ndarray, grid: Grid, p: n
     return out
 
 
-def enhance(adata, model=None, genes=None, layer: str | None = None, chunk: int = 512, device="auto", train_kwargs: dict | None = None, checkpoint_path=None, progress: bool = True, clip_negative: bool = True):
+def enhance(adata, model=None, genes=None, layer: str | None = None, chunk: int = 512, device="auto", train_kwargs: dict | None = None, checkpoint_path=None, progress: bool = True, clip_negative: bool = True, out_path=None):
     """Enhance every gene: ``Phi(G) * H(M)`` on the doubled lattice.
 
     Parameters
@@ -126,6 +128,10 @@ def enhance(adata, model=None, genes=None, layer: str | None = None, chunk: int 
         for the paper's network).
     chunk
         Genes per forward batch; memory stays bounded by the chunk size.
+    out_path
+        Stream the result to this ``.h5ad`` (written atomically) instead of
+        returning it: X is written one gene chunk at a time, so the output
+        never has to fit in memory. Returns the path.
 
     Returns
     -------
@@ -188,14 +194,41 @@ def enhance(adata, model=None, genes=None, layer: str | None = None, chunk: int 
         context = model.context_for(maps_all, mask)
         del maps_all
 
-    for s in tqdm(range(0, n_genes, chunk), desc="enhance", unit="chunk", disable=not progress):
-        vals = dense(Xsrc[:, s : s + chunk]).astype(np.float32)
-        maps = np.zeros((vals.shape[1],) + grid.shape, dtype=np.float32)
-        maps[:, p, q] = vals.T
-        hr = model.predict(maps, mask, context=context, chunk=chunk) if robust else predict(model, maps, batch_size=chunk)
-        out[:, s : s + vals.shape[1]] = hr[:, P, Q].T
-    prov["enhance_seconds"] = time.perf_counter() - t0
-    return build_enhanced(adata, out, H, grid, p, q, sub.var_names, provenance=prov, clip_negative=clip_negative)
+    def blocks():
+        for s in tqdm(range(0, n_genes, chunk), desc="enhance", unit="chunk", disable=not progress):
+            vals = dense(Xsrc[:, s : s + chunk]).astype(np.float32)
+            maps = np.zeros((vals.shape[1],) + grid.shape, dtype=np.float32)
+            maps[:, p, q] = vals.T
+            hr = model.predict(maps, mask, context=context, chunk=chunk) if robust else predict(model, maps, batch_size=chunk)
+            yield s, np.ascontiguousarray(hr[:, P, Q].T)
+
+    if out_path is None:
+        out = np.empty((len(P), n_genes), dtype=np.float32)
+        for s, block in blocks():
+            out[:, s : s + block.shape[1]] = block
+        prov["enhance_seconds"] = time.perf_counter() - t0
+        return build_enhanced(adata, out, H, grid, p, q, sub.var_names, provenance=prov, clip_negative=clip_negative)
+
+    # streamed: the file gets obs/var/uns first, then X one gene chunk at a time,
+    # so peak memory is one chunk of the output, whatever the number of genes
+    import h5py
+    from anndata.io import write_elem
+
+    prov["streamed"] = True
+    skeleton = build_enhanced(adata, None, H, grid, p, q, sub.var_names, provenance=prov, clip_negative=clip_negative)
+    out_path = Path(out_path)
+    with atomic_path(out_path, suffix=".h5ad") as tmp:
+        skeleton.write_h5ad(tmp)
+        with h5py.File(tmp, "r+") as f:
+            dset = f.create_dataset("X", shape=(len(P), n_genes), dtype="float32", chunks=(min(len(P), 4096), max(1, min(n_genes, 64))))
+            dset.attrs["encoding-type"] = "array"
+            dset.attrs["encoding-version"] = "0.2.0"
+            for s, block in blocks():
+                if clip_negative:
+                    np.maximum(block, 0, out=block)
+                dset[:, s : s + block.shape[1]] = block
+            write_elem(f["uns/stentrans"], "enhance_seconds", float(time.perf_counter() - t0))
+    return out_path
 
 
 def write_h5ad(adata, path) -> Path:
@@ -282,9 +315,10 @@ def _cmd_enhance(args) -> int:
 
             raise InputError(ckpt, "variant", f"{args.variant!r}: --save-model keeps a paper-variant checkpoint; add --variant paper")
         model = train(adata, checkpoint=ckpt, resume=args.resume and ckpt is not None, **_train_kwargs(args))
-    enh = enhance(adata, model, chunk=args.chunk, device=args.device, checkpoint_path=ckpt)
-    write_h5ad(enh, out_path)
+    enhance(adata, model, chunk=args.chunk, device=args.device, checkpoint_path=ckpt, out_path=out_path)
+    enh = ad.read_h5ad(out_path, backed="r")
     log.info("enhanced %d genes: %d measured + %d new spots -> %s", enh.n_vars, enh.uns["stentrans"]["n_measured"], enh.uns["stentrans"]["n_imputed"], out_path)
+    enh.file.close()
     return 0
 
 

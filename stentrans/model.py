@@ -47,9 +47,13 @@ class ModelConfig:
         return asdict(self)
 
 
-def sinusoidal_encoding(n: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Transformer sine/cosine table ``(n, dim)``: sin on even, cos on odd features."""
-    pos = torch.arange(n, device=device, dtype=torch.float64)[:, None]
+def sinusoidal_encoding(n: int, dim: int, device=None, dtype=torch.float32, positions: torch.Tensor | None = None) -> torch.Tensor:
+    """Transformer sine/cosine table ``(n, dim)``: sin on even, cos on odd features.
+
+    ``positions`` (``n`` token indices) replaces ``0 .. n-1``, e.g. a tile's
+    indices in the whole map.
+    """
+    pos = (torch.arange(n, device=device, dtype=torch.float64) if positions is None else positions.to(device=device, dtype=torch.float64))[:, None]
     i = torch.arange(dim, device=device, dtype=torch.float64)[None, :]
     angle = pos / torch.pow(10000.0, 2 * torch.div(i, 2, rounding_mode="floor") / dim)
     table = torch.where(i.long() % 2 == 0, torch.sin(angle), torch.cos(angle))
@@ -104,7 +108,10 @@ class StEnTrans(nn.Module):
         self.embed = nn.ModuleList([nn.Conv2d(1, P * P, kernel_size=P, stride=P) for _ in range(4)])
         self.blocks = nn.ModuleList([Block(c.dim, c.heads, c.mlp_ratio) for _ in range(c.depth)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, offset: tuple[int, int, int] | None = None) -> torch.Tensor:
+        """``x``: ``(B, H, W)``. ``offset = (row, col, width)`` in patches: ``x`` is a tile
+        whose top-left patch sits at (row, col) of a map ``width`` patches wide; the
+        position encoding then uses the whole map's token indices."""
         if x.dim() == 4:
             x = x[:, 0]
         B, H, W = x.shape
@@ -115,7 +122,13 @@ class StEnTrans(nn.Module):
         tok = torch.cat([conv(xp) for conv in self.embed], dim=1)  # (B, D, h, w)
         tok = tok.flatten(2).transpose(1, 2)  # (B, h*w, D)
         if self.config.use_pos:
-            tok = tok + sinusoidal_encoding(h * w, self.config.dim, tok.device, tok.dtype)
+            positions = None
+            if offset is not None:
+                r0, c0, width = offset
+                ii = torch.arange(h, device=tok.device)[:, None] + r0
+                jj = torch.arange(w, device=tok.device)[None, :] + c0
+                positions = (ii * width + jj).reshape(-1)
+            tok = tok + sinusoidal_encoding(h * w, self.config.dim, tok.device, tok.dtype, positions)
         for blk in self.blocks:
             tok = blk(tok)
         # reverse embedding: token (i, j) feature (k, a, b) -> channel k, pixel (i P + a, j P + b)

@@ -217,19 +217,96 @@ def fit(
     return TrainResult(model, mc, tc, lattice, losses, end, time.perf_counter() - t0, str(dev))
 
 
-@torch.no_grad()
-def predict(model: StEnTrans, maps: np.ndarray, batch_size: int = 512, device=None) -> np.ndarray:
-    """Phi(maps): ``(n_genes, u, v) -> (n_genes, 2u, 2v)`` float32, in gene chunks."""
+#: maps with more patch tokens than this are enhanced in overlapping tiles
+MAX_TOKENS = 2048
+#: bytes of attention scores one forward batch may hold on the CPU path
+ATTENTION_BUDGET = 512 * 2**20
+
+
+def _tile_starts(n: int, tile: int, step: int) -> list[int]:
+    if n <= tile:
+        return [0]
+    starts = list(range(0, n - tile, step)) + [n - tile]
+    return sorted(set(starts))
+
+
+def _ramp(n: int, ov: int, lead: bool, trail: bool) -> np.ndarray:
+    """Blending weights along one axis of a tile: linear ramps over the overlaps."""
+    w = np.ones(n, dtype=np.float32)
+    if ov > 0:
+        up = (np.arange(ov, dtype=np.float32) + 0.5) / ov
+        if lead:
+            w[:ov] = np.minimum(w[:ov], up)
+        if trail:
+            w[n - ov :] = np.minimum(w[n - ov :], up[::-1])
+    return w
+
+
+def tiles(shape, patch_size: int, max_tokens: int = MAX_TOKENS, overlap: int | None = None):
+    """Overlapping tiles ``(r0, c0, h, w)`` covering a ``shape`` map, or one tile if it fits.
+
+    Tile sides and starts are multiples of ``lcm(patch_size, 2)``, so patches
+    line up with the untiled patch grid and hex parity (``p + q`` even) is
+    kept inside every tile. ``overlap`` (pixels) defaults to a quarter tile.
+    """
+    u, v = shape
+    P = patch_size
+    unit = P * 2 // np.gcd(P, 2)
+    if -(-u // P) * -(-v // P) <= max_tokens:
+        return [(0, 0, u, v)], 0
+    side = max(unit * 2, (int(np.sqrt(max_tokens)) * P) // unit * unit)
+    ov = overlap if overlap is not None else max(unit, side // 4 // unit * unit)
+    ov = min(ov, side - unit)
+    step = side - ov
+    th, tw = min(side, u), min(side, v)
+
+    def spans(n, t):
+        # the last start may break the unit alignment: snap it down and let that tile run to the end
+        starts = sorted({int(r - r % unit) for r in _tile_starts(n, t, step)})
+        return [(r, (n - r) if i == len(starts) - 1 else min(t, n - r)) for i, r in enumerate(starts)]
+
+    return [(r, c, h, w) for r, h in spans(u, th) for c, w in spans(v, tw)], int(ov)
+
+
+def predict(model: StEnTrans, maps: np.ndarray, batch_size: int = 512, device=None, max_tokens: int = MAX_TOKENS, overlap: int | None = None, progress: bool = False) -> np.ndarray:
+    """Phi(maps): ``(n_genes, u, v) -> (n_genes, 2u, 2v)`` float32, in gene chunks.
+
+    Maps with more than ``max_tokens`` patch tokens are predicted in
+    overlapping tiles (sides and starts aligned to the patch grid, each tile
+    with the whole map's position encoding) and blended with linear ramps over
+    the overlaps, so memory stays bounded on any grid size. On the CPU, where attention scores are materialised, the gene batch
+    is also capped so one batch holds at most ``ATTENTION_BUDGET`` bytes of
+    them.
+    """
     dev = next(model.parameters()).device if device is None else pick_device(device)
     model.to(dev).eval()
     maps = np.asarray(maps, dtype=np.float32)
     n, u, v = maps.shape
-    out = np.empty((n, 2 * u, 2 * v), dtype=np.float32)
-    for s in range(0, n, batch_size):
-        xb = torch.from_numpy(maps[s : s + batch_size]).to(dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            yb = model(xb)
-        out[s : s + batch_size] = yb.float().cpu().numpy()
+    c = model.config
+    P = c.patch_size
+    tile_list, ov = tiles((u, v), P, max_tokens, overlap)
+    out = np.zeros((n, 2 * u, 2 * v), dtype=np.float32)
+    weight = np.zeros((2 * u, 2 * v), dtype=np.float32)
+    from tqdm.auto import tqdm
+
+    for r0, c0, h, w in tqdm(tile_list, desc="tiles", unit="tile", disable=not progress or len(tile_list) == 1):
+        tokens = -(-h // P) * -(-w // P)
+        bs = batch_size
+        if dev.type != "cuda":
+            bs = max(1, min(batch_size, ATTENTION_BUDGET // (c.heads * tokens * tokens * 4)))
+        if len(tile_list) == 1:
+            wt = np.ones((2 * h, 2 * w), dtype=np.float32)
+        else:
+            wt = np.outer(_ramp(2 * h, 2 * ov, r0 > 0, r0 + h < u), _ramp(2 * w, 2 * ov, c0 > 0, c0 + w < v))
+        for s in range(0, n, bs):
+            xb = torch.from_numpy(np.ascontiguousarray(maps[s : s + bs, r0 : r0 + h, c0 : c0 + w])).to(dev)
+            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                yb = model(xb, offset=(r0 // P, c0 // P, -(-v // P))) if len(tile_list) > 1 else model(xb)
+            yb = yb.float().cpu().numpy()[:, : 2 * h, : 2 * w]
+            out[s : s + bs, 2 * r0 : 2 * (r0 + h), 2 * c0 : 2 * (c0 + w)] += yb * wt
+        weight[2 * r0 : 2 * (r0 + h), 2 * c0 : 2 * (c0 + w)] += wt
+    if len(tile_list) > 1:
+        out /= weight
     return out
 
 

@@ -169,9 +169,13 @@ def test_paper_settings():
 
     cfg = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     assert cfg["evaluate"]["seeds"] == 5
-    assert set(cfg["evaluate"]["methods"]) == {"stentrans", "dist", "linear", "cubic", "nn", "nedi"}
+    assert set(cfg["evaluate"]["methods"]) == {"stentrans", "robust", "dist", "linear", "cubic", "nn", "nedi"}
     assert set(cfg["evaluate"]["protocols"]) == {"paper", "nested", "heldout-genes"}
     assert cfg["patterns"]["samples"] == ["HM"]
+    assert cfg["enhance"]["variant"] == "paper"  # the paper's network for Fig. 4
+    assert cfg["results_page"]["paper_new_terms"] == 79
+    reduced = yaml.safe_load((REPO / "config" / "paper_reduced.yaml").read_text())
+    assert reduced["results_page"]["dir"] == "docs" and reduced["evaluate"]["seeds"] == 3
     table = pd.read_csv(REPO / "config" / "samples_paper.tsv", sep="\t", comment="#", dtype=str, keep_default_na=False)
     assert {"HM", "MP", "AMHB", "HBC", "MBSP", "IDC"} <= set(table["sample"])
     hm = table.set_index("sample").loc["HM"]
