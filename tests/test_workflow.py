@@ -121,7 +121,7 @@ def test_dry_run_demo(tmp_path):
         assert counts.get("patterns") == 1, counts
     # enhance.variant: paper puts the pretrain rule back in front of enhance
     paper = write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}})
-    proc = smk(["-n", "--cores", "2", *demo_overrides(tmp_path), "--configfile", paper], cwd=REPO, timeout=120)
+    proc = smk(["-n", "--cores", "2", "--configfile", *demo_overrides(tmp_path)[1:], paper], cwd=REPO, timeout=120)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
     assert counts.get("pretrain") == 2 and counts.get("enhance") == 2, counts
@@ -192,7 +192,9 @@ def test_slurm_profile_requests_gpus(tmp_path):
         profile.mkdir()
         lines = (REPO / "profiles" / "slurm" / "config.yaml").read_text().splitlines(keepends=True)
         (profile / "config.yaml").write_text("".join(ln for ln in lines if not ln.startswith("software-deployment-method")))
-    proc = smk(["--profile", profile, "-n", *demo_overrides(tmp_path)], cwd=REPO, timeout=180)
+    # the paper variant, so pretrain is in the DAG too
+    files = [*demo_overrides(tmp_path)[1:], write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}})]
+    proc = smk(["--profile", profile, "-n", "--configfile", *files], cwd=REPO, timeout=180)
     assert proc.returncode == 0, show(proc)
     out = proc.stdout + proc.stderr
     assert "Using profile" in out
