@@ -219,8 +219,6 @@ def fit(
 
 #: maps with more patch tokens than this are enhanced in overlapping tiles
 MAX_TOKENS = 2048
-#: bytes of attention scores one forward batch may hold on the CPU path
-ATTENTION_BUDGET = 512 * 2**20
 
 
 def _tile_starts(n: int, tile: int, step: int) -> list[int]:
@@ -274,9 +272,7 @@ def predict(model: StEnTrans, maps: np.ndarray, batch_size: int = 512, device=No
     Maps with more than ``max_tokens`` patch tokens are predicted in
     overlapping tiles (sides and starts aligned to the patch grid, each tile
     with the whole map's position encoding) and blended with linear ramps over
-    the overlaps, so memory stays bounded on any grid size. On the CPU, where attention scores are materialised, the gene batch
-    is also capped so one batch holds at most ``ATTENTION_BUDGET`` bytes of
-    them.
+    the overlaps, so memory stays bounded on any grid size.
     """
     dev = next(model.parameters()).device if device is None else pick_device(device)
     model.to(dev).eval()
@@ -290,10 +286,7 @@ def predict(model: StEnTrans, maps: np.ndarray, batch_size: int = 512, device=No
     from tqdm.auto import tqdm
 
     for r0, c0, h, w in tqdm(tile_list, desc="tiles", unit="tile", disable=not progress or len(tile_list) == 1):
-        tokens = -(-h // P) * -(-w // P)
         bs = batch_size
-        if dev.type != "cuda":
-            bs = max(1, min(batch_size, ATTENTION_BUDGET // (c.heads * tokens * tokens * 4)))
         if len(tile_list) == 1:
             wt = np.ones((2 * h, 2 * w), dtype=np.float32)
         else:
