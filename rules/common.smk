@@ -34,7 +34,7 @@ wildcard_constraints:
 
 def _check_sample_lists():
     # disabled samples may stay listed; unknown names are errors
-    for key in ("patterns", "ablation"):
+    for key in ("patterns", "ablation", "evaluate"):
         unknown = [s for s in config[key]["samples"] if s not in samples.index]
         if unknown:
             raise ValueError(
@@ -138,8 +138,22 @@ def is_simulated(wildcards):
     return sample_row(wildcards)["source"] == "simulate"
 
 
+def eval_setting(key):
+    """evaluate.<key>, or its per-sample override (evaluate.samples.<sample>.<key>)."""
+
+    def get(wildcards):
+        over = config["evaluate"]["samples"].get(wildcards.sample, {})
+        return over.get(key, config["evaluate"][key])
+
+    return get
+
+
+def eval_methods(wildcards):
+    return ",".join(eval_setting("methods")(wildcards))
+
+
 def eval_protocols(wildcards):
-    protocols = list(config["evaluate"]["protocols"])
+    protocols = list(eval_setting("protocols")(wildcards))
     if config["evaluate"]["truth"] and is_simulated(wildcards):
         protocols.append("truth")
     return ",".join(dict.fromkeys(protocols))

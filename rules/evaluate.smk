@@ -39,8 +39,8 @@ rule evaluate:
         runtime=res("evaluate", "runtime"),
     params:
         protocols=eval_protocols,
-        methods=",".join(config["evaluate"]["methods"]),
-        seeds=config["evaluate"]["seeds"],
+        methods=eval_methods,
+        seeds=eval_setting("seeds"),
         epochs=config["evaluate"]["epochs"],
         dist_epochs=config["evaluate"]["dist_epochs"],
         heldout_fraction=config["evaluate"]["heldout_fraction"],
