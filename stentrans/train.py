@@ -191,6 +191,9 @@ def fit(
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
 
+    micro = micro_batch(mc, x_all.shape[1:], tc.batch_size)
+    if micro < tc.batch_size:
+        log.info("batches of %d genes run as micro-batches of %d (activation memory)", tc.batch_size, micro)
     end = tc.epochs if stop_after is None else min(tc.epochs, start + stop_after)
     bar = tqdm(range(start, end), desc="pretrain", unit="epoch", disable=not progress, initial=start, total=tc.epochs)
     model.train()
@@ -199,14 +202,27 @@ def fit(
         tot = 0.0
         for s in range(0, n, tc.batch_size):
             idx = perm[s : s + tc.batch_size]
-            xb, yb = x_all[idx], y_all[idx]
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
-            loss = torch.mean((out.float() * m - yb) ** 2)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if len(idx) <= micro:
+                xb, yb = x_all[idx], y_all[idx]
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                    out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
+                loss = torch.mean((out.float() * m - yb) ** 2)
+                loss.backward()
+                batch_loss = float(loss.detach())
+            else:  # same gradient as one pass (up to rounding), bounded activation memory
+                denom = float(len(idx) * y_all.shape[1] * y_all.shape[2])
+                batch_loss = 0.0
+                for j in range(0, len(idx), micro):
+                    sub = idx[j : j + micro]
+                    xb, yb = x_all[sub], y_all[sub]
+                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                        out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
+                    loss = torch.sum((out.float() * m - yb) ** 2) / denom
+                    loss.backward()
+                    batch_loss += float(loss.detach())
             opt.step()
-            tot += float(loss.detach()) * len(idx)
+            tot += batch_loss * len(idx)
         losses.append(tot / n)
         bar.set_postfix(loss=f"{losses[-1]:.4g}")
         done = epoch + 1
@@ -215,6 +231,25 @@ def fit(
     bar.close()
     model.eval()
     return TrainResult(model, mc, tc, lattice, losses, end, time.perf_counter() - t0, str(dev))
+
+
+#: activation memory one training step may hold; larger batches run as micro-batches
+ACTIVATION_BUDGET = 2 * 2**30
+
+
+def micro_batch(mc: ModelConfig, input_shape, batch_size: int, budget: int | None = None) -> int:
+    """Genes per forward/backward pass so that saved activations stay within ``budget`` bytes.
+
+    Estimate per gene and block: attention scores and their softmax/gradient
+    (3 x heads x T^2 floats) plus about a dozen token-sized tensors (T x D).
+    The melanoma maps (30 tokens) need ~1 MB per gene, so batches of 512 run
+    in one pass; Visium maps (~290 tokens) ~50 MB, so they are split.
+    """
+    P = mc.patch_size
+    T = -(-int(input_shape[0]) // P) * -(-int(input_shape[1]) // P)
+    per_gene = mc.depth * 4 * (3 * mc.heads * T * T + 12 * T * mc.dim)
+    budget = ACTIVATION_BUDGET if budget is None else budget
+    return int(max(1, min(batch_size, budget // max(1, per_gene))))
 
 
 #: maps with more patch tokens than this are enhanced in overlapping tiles
