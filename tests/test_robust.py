@@ -222,3 +222,29 @@ def test_config_errors():
         RobustConfig(sigma=0)
     with pytest.raises(InputError):
         fit_robust(np.zeros((2, 4, 4)), np.zeros((4, 4), bool), "square")
+
+
+@pytest.mark.parametrize("lattice", ["square", "hex"])
+@pytest.mark.parametrize("sigma", [0.5, 1.25])
+def test_separable_kernel_equals_the_2d_gaussian(lattice, sigma):
+    """nc_upsample runs the Gaussian as two 1-D passes; same kernel, same result as the 2-D convolution."""
+    import torch
+    import torch.nn.functional as F
+
+    from stentrans.robust import _kernel, _kernel_1d, nc_upsample
+
+    kr, kc = _kernel_1d(sigma, lattice)
+    k2 = _kernel(sigma, lattice)
+    torch.testing.assert_close(torch.outer(kr, kc), k2, rtol=1e-6, atol=1e-7)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 14, 17, generator=g)
+    m = torch.rand(14, 17, generator=g) > 0.3
+    got = nc_upsample(x, m, lattice, sigma)
+    X = torch.zeros(3, 1, 28, 34)
+    X[:, 0, ::2, ::2] = x * m
+    M = torch.zeros(1, 1, 28, 34)
+    M[0, 0, ::2, ::2] = m.float()
+    R = k2.shape[0] // 2
+    num, den = F.conv2d(X, k2[None, None], padding=R), F.conv2d(M, k2[None, None], padding=R)
+    want = torch.where(den > 1e-6, num / den.clamp_min(1e-6), torch.zeros_like(num))[:, 0]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
