@@ -69,7 +69,9 @@ def test_method_table_and_claims():
     assert row["Linear"] == "0.105 ± 0.007" and row["best baseline"] == "Linear 0.105" and row["seeds"] == 2
     m, v = resultspage.best_baseline(summary, "d", "nested")
     assert m == "linear" and np.isclose(v, 0.105)
-    claims = resultspage._claims(summary, _per_gene(), None, {}, {}, None)
+    other = _per_gene().assign(dataset="other", pcc=0.0)  # another data set must not enter d's test
+    claims = resultspage._claims(summary, pd.concat([_per_gene(), other]), None, {}, {}, None)
     assert len(claims) == 1
     assert "beats interpolation: does not hold (stEnTrans 0.055 vs Linear 0.105)" in claims[0]
-    assert "The robust variant: 0.205 (beats Linear" in claims[0]
+    assert "The robust variant: 0.205 (beats Linear, paired Wilcoxon across 200 genes p " in claims[0]
+    assert resultspage._p(0.0) == "< 1e-300" and resultspage._p(3.4e-5) == "= 3.4e-05"
