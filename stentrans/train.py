@@ -203,24 +203,18 @@ def fit(
         for s in range(0, n, tc.batch_size):
             idx = perm[s : s + tc.batch_size]
             opt.zero_grad(set_to_none=True)
-            if len(idx) <= micro:
-                xb, yb = x_all[idx], y_all[idx]
+            # micro-batches (bounded activation memory) sum to the one-pass gradient up to rounding
+            parts = [idx[j : j + micro] for j in range(0, len(idx), micro)]
+            denom = float(len(idx) * y_all.shape[1] * y_all.shape[2])
+            batch_loss = 0.0
+            for sub in parts:
+                xb, yb = x_all[sub], y_all[sub]
                 with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                     out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
-                loss = torch.mean((out.float() * m - yb) ** 2)
+                sq = (out.float() * m - yb) ** 2
+                loss = torch.mean(sq) if len(parts) == 1 else torch.sum(sq) / denom
                 loss.backward()
-                batch_loss = float(loss.detach())
-            else:  # same gradient as one pass (up to rounding), bounded activation memory
-                denom = float(len(idx) * y_all.shape[1] * y_all.shape[2])
-                batch_loss = 0.0
-                for j in range(0, len(idx), micro):
-                    sub = idx[j : j + micro]
-                    xb, yb = x_all[sub], y_all[sub]
-                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                        out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
-                    loss = torch.sum((out.float() * m - yb) ** 2) / denom
-                    loss.backward()
-                    batch_loss += float(loss.detach())
+                batch_loss += float(loss.detach())
             opt.step()
             tot += batch_loss * len(idx)
         losses.append(tot / n)
