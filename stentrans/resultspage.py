@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ._utils import atomic_path
-from .evaluate import ABLATION_LABELS, ABLATION_METHODS, BASELINE_METHODS, to_markdown
+from .evaluate import ABLATION_LABELS, ABLATION_METHODS, BASELINE_METHODS, _pm, to_markdown
 
 log = logging.getLogger("stentrans.resultspage")
 
@@ -45,14 +45,6 @@ PROTOCOL_TEXT = {
     "heldout-genes": "`heldout-genes`: as `paper`, trained on 80 % of the genes, scored on the 20 % never seen",
     "truth": "`truth`: simulated data, scored against the simulator's 2x truth at the new positions",
 }
-
-
-def _pm(mean, sd, digits=3) -> str:
-    if mean is None or not np.isfinite(mean):
-        return "NA"
-    if sd is None or not np.isfinite(sd):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def _p(p: float) -> str:
@@ -96,10 +88,9 @@ def method_table(summary: pd.DataFrame, protocol: str, methods) -> pd.DataFrame:
             hit = grp[grp["method"] == m]
             if len(hit):
                 row[LABELS.get(m, m)] = _pm(float(hit["mean"].iloc[0]), float(hit["sd"].iloc[0]))
-        base = grp[grp["method"].isin(BASELINE_METHODS)]
-        if len(base):
-            best = base.loc[base["mean"].idxmax()]
-            row["best baseline"] = f"{LABELS.get(best['method'], best['method'])} {best['mean']:.3f}"
+        bm, bv = best_baseline(grp, ds, protocol)
+        if bm:
+            row["best baseline"] = f"{LABELS.get(bm, bm)} {bv:.3f}"
         row["seeds"] = int(grp[[c for c in grp.columns if c.startswith("median_seed")]].notna().sum(axis=1).max())
         row["genes"] = int(grp["n_genes"].max())
         row["spots scored"] = int(grp["n_spots"].max())
