@@ -323,7 +323,7 @@ def predict(model: StEnTrans, maps: np.ndarray, batch_size: int = 512, device=No
         for s in range(0, n, bs):
             xb = torch.from_numpy(np.ascontiguousarray(maps[s : s + bs, r0 : r0 + h, c0 : c0 + w])).to(dev)
             with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                yb = model(xb, offset=(r0 // P, c0 // P, -(-v // P))) if len(tile_list) > 1 else model(xb)
+                yb = model(xb, offset=(r0 // P, c0 // P, -(-v // P)))  # one tile: the default positions
             yb = yb.float().cpu().numpy()[:, : 2 * h, : 2 * w]
             out[s : s + bs, 2 * r0 : 2 * (r0 + h), 2 * c0 : 2 * (c0 + w)] += yb * wt
         weight[2 * r0 : 2 * (r0 + h), 2 * c0 : 2 * (c0 + w)] += wt
