@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -191,37 +192,71 @@ def fit(
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
 
-    micro = micro_batch(mc, x_all.shape[1:], tc.batch_size)
-    if micro < tc.batch_size:
+    cpu = dev.type == "cpu"
+    params = [p for p in model.parameters() if p.requires_grad]
+    # On the CPU every batch is split into CPU_SHARDS equal parts whose gradients
+    # are computed in parallel threads (one intra-op thread each) and summed in
+    # a fixed order: small matrix products scale badly over intra-op threads, and
+    # the split does not depend on the thread count, so the numbers do not either.
+    shards = CPU_SHARDS if cpu else 1
+    micro = micro_batch(mc, x_all.shape[1:], tc.batch_size, ACTIVATION_BUDGET // shards)
+    if micro < -(-tc.batch_size // shards):
         log.info("batches of %d genes run as micro-batches of %d (activation memory)", tc.batch_size, micro)
+    threads = torch.get_num_threads()
+    workers = min(threads, shards) if cpu else 1
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="stentrans-train") if workers > 1 else None
     end = tc.epochs if stop_after is None else min(tc.epochs, start + stop_after)
     bar = tqdm(range(start, end), desc="pretrain", unit="epoch", disable=not progress, initial=start, total=tc.epochs)
     model.train()
-    for epoch in bar:
-        perm = torch.randperm(n, generator=gen).to(dev)
-        tot = 0.0
-        for s in range(0, n, tc.batch_size):
-            idx = perm[s : s + tc.batch_size]
-            opt.zero_grad(set_to_none=True)
-            # micro-batches (bounded activation memory) sum to the one-pass gradient up to rounding
-            parts = [idx[j : j + micro] for j in range(0, len(idx), micro)]
-            denom = float(len(idx) * y_all.shape[1] * y_all.shape[2])
-            batch_loss = 0.0
-            for sub in parts:
-                xb, yb = x_all[sub], y_all[sub]
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                    out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
-                sq = (out.float() * m - yb) ** 2
-                loss = torch.mean(sq) if len(parts) == 1 else torch.sum(sq) / denom
-                loss.backward()
-                batch_loss += float(loss.detach())
-            opt.step()
-            tot += batch_loss * len(idx)
-        losses.append(tot / n)
-        bar.set_postfix(loss=f"{losses[-1]:.4g}")
-        done = epoch + 1
-        if checkpoint is not None and (done % max(1, tc.checkpoint_every) == 0 or done == end):
-            save_checkpoint(checkpoint, model, opt, done, losses, mc, tc, lattice, gen)
+
+    def part_grads(sub, denom):
+        xb, yb = x_all[sub], y_all[sub]
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
+        loss = torch.sum((out.float() * m - yb) ** 2) / denom
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        return grads, float(loss.detach())
+
+    try:
+        if pool is not None:
+            torch.set_num_threads(max(1, threads // workers))
+        for epoch in bar:
+            perm = torch.randperm(n, generator=gen).to(dev)
+            tot = 0.0
+            for s in range(0, n, tc.batch_size):
+                idx = perm[s : s + tc.batch_size]
+                opt.zero_grad(set_to_none=True)
+                k = min(len(idx), max(shards, -(-len(idx) // micro)))
+                if k == 1:  # one pass (CUDA, or a batch of one gene): the plain mean
+                    xb, yb = x_all[idx], y_all[idx]
+                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                        out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
+                    loss = torch.mean((out.float() * m - yb) ** 2)
+                    loss.backward()
+                    batch_loss = float(loss.detach())
+                else:  # parts sum to the one-pass gradient up to rounding
+                    parts = [idx[j * len(idx) // k : (j + 1) * len(idx) // k] for j in range(k)]
+                    denom = float(len(idx) * y_all.shape[1] * y_all.shape[2])
+                    res = list(pool.map(lambda sub: part_grads(sub, denom), parts)) if pool is not None else [part_grads(sub, denom) for sub in parts]
+                    for i, p in enumerate(params):
+                        gs = [r[0][i] for r in res if r[0][i] is not None]
+                        if gs:
+                            g = gs[0]
+                            for h in gs[1:]:  # fixed order
+                                g = g + h
+                            p.grad = g
+                    batch_loss = sum(r[1] for r in res)
+                opt.step()
+                tot += batch_loss * len(idx)
+            losses.append(tot / n)
+            bar.set_postfix(loss=f"{losses[-1]:.4g}")
+            done = epoch + 1
+            if checkpoint is not None and (done % max(1, tc.checkpoint_every) == 0 or done == end):
+                save_checkpoint(checkpoint, model, opt, done, losses, mc, tc, lattice, gen)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+            torch.set_num_threads(threads)
     bar.close()
     model.eval()
     return TrainResult(model, mc, tc, lattice, losses, end, time.perf_counter() - t0, str(dev))
@@ -229,6 +264,9 @@ def fit(
 
 #: activation memory one training step may hold; larger batches run as micro-batches
 ACTIVATION_BUDGET = 2 * 2**30
+
+#: CPU training computes every batch as this many parts in parallel threads
+CPU_SHARDS = 2
 
 
 def micro_batch(mc: ModelConfig, input_shape, batch_size: int, budget: int | None = None) -> int:

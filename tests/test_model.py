@@ -206,3 +206,45 @@ def test_micro_batches_give_the_one_pass_gradient(monkeypatch):
     for a, b in zip(one.model.state_dict().values(), split.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)  # Adam amplifies rounding of tiny gradients
     np.testing.assert_allclose(one.losses, split.losses, rtol=1e-5)
+
+
+def test_cpu_shards_run_in_parallel_threads_and_do_not_change_the_numbers(monkeypatch):
+    """CPU batches are computed as CPU_SHARDS parts in threads: the weights do not
+    depend on the thread count, and equal one-pass training up to rounding."""
+    import stentrans.train as tr
+    from stentrans.grid import to_grid
+    from stentrans.simulate import simulate
+
+    gd = to_grid(simulate("square", n_genes=40, seed=2, size="st"))
+    mc = ModelConfig(patch_size=3, depth=2, heads=2)
+    tc = TrainConfig(epochs=3, batch_size=32, seed=0)
+    assert tr.CPU_SHARDS == 2
+    threads = torch.get_num_threads()
+    seen = set()
+    orig = tr.ThreadPoolExecutor
+
+    class Spy(orig):
+        def map(self, fn, *its):
+            return super().map(lambda *a: (seen.add(__import__("threading").current_thread().name), fn(*a))[1], *its)
+
+    monkeypatch.setattr(tr, "ThreadPoolExecutor", Spy)
+    try:
+        monkeypatch.setenv("STENTRANS_THREADS", "2")
+        two = fit(gd.maps, gd.mask, "square", mc, tc, progress=False)
+        assert torch.get_num_threads() == 2  # restored after training
+        assert len({s for s in seen if s.startswith("stentrans-train")}) == 2  # both parts ran in pool threads
+        seen.clear()
+        monkeypatch.setenv("STENTRANS_THREADS", "1")
+        one_thread = fit(gd.maps, gd.mask, "square", mc, tc, progress=False)
+        assert not seen  # one thread: the parts ran one after the other
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(two.model.state_dict().values(), one_thread.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert two.losses == one_thread.losses
+    monkeypatch.setattr(tr, "CPU_SHARDS", 1)  # the plain one-pass mean
+    single = fit(gd.maps, gd.mask, "square", mc, tc, progress=False)
+    for a, b in zip(two.model.state_dict().values(), single.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(two.losses, single.losses, rtol=1e-5)
+    assert any(not torch.equal(a, b) for a, b in zip(two.model.state_dict().values(), single.model.state_dict().values()))  # a different summation really ran
