@@ -75,8 +75,8 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        # unbind: its backward stacks the three gradients (indexing would zero-fill three full copies)
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         if x.is_cuda or n > SHORT_SEQUENCE:
             # fused kernels; on the CPU 2-3x faster than explicit attention from ~64
             # tokens on and never materialising the n x n scores
