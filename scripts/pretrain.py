@@ -24,6 +24,7 @@ run_cli(
     + ["--epochs", t["epochs"], "--batch-size", t["batch_size"], "--lr", t["lr"]]
     + ["--seed", t["seed"], "--device", t["device"], "--checkpoint-every", t["checkpoint_every"]]
     + ["--patch-size", m["patch_size"], "--depth", m["depth"], "--heads", m["heads"]]
+    + (["--crop", t["crop"]] if t.get("crop") is not None else [])
 )
 os.replace(ckpt, snakemake.output[0])  # noqa: F821
 shutil.rmtree(scratch, ignore_errors=True)

@@ -255,6 +255,7 @@ def _add_model_args(p) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     g.add_argument("--checkpoint-every", type=int, default=10)
+    g.add_argument("--crop", type=int, default=None, help="train on random windows of this side (pixels of the half-resolution input); default: whole maps up to 2,048 patch tokens, ~1,024-token windows beyond (Visium HD); 0: always whole maps")
     g.add_argument("--variant", default=None, choices=["paper", "robust"], help="robust: beats interpolation on spots never seen (default of `enhance` without --model; README); paper: the paper-faithful network (default of `train` and with --model)")
     g.add_argument("--robust-net", action="store_true", help="robust variant: add the transformer correction (off by default: it did not help under the nested protocol)")
     q = p.add_argument_group("input and QC")
@@ -267,7 +268,7 @@ def _train_kwargs(args) -> dict:
     return dict(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, betas=tuple(args.betas), eps=args.eps,
         patch_size=args.patch_size, depth=args.depth, heads=args.heads, use_pos=not args.no_pos, use_res=not args.no_res,
-        seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+        seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every, crop=args.crop,
         variant=args.variant, robust_kwargs={"net": True} if args.robust_net else None,
     )
 

@@ -39,6 +39,10 @@ class TrainConfig:
     eps: float = 1e-6
     seed: int = 0
     checkpoint_every: int = 10
+    #: side (pixels of the D(G) input) of the random training windows; None: whole
+    #: maps up to MAX_TRAIN_TOKENS patch tokens, windows of CROP_TOKENS beyond
+    #: (Visium HD); 0: always whole maps
+    crop: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -199,7 +203,15 @@ def fit(
     # a fixed order: small matrix products scale badly over intra-op threads, and
     # the split does not depend on the thread count, so the numbers do not either.
     shards = CPU_SHARDS if cpu else 1
-    micro = micro_batch(mc, x_all.shape[1:], tc.batch_size, ACTIVATION_BUDGET // shards)
+    P = mc.patch_size
+    side = crop_side(tc.crop, x_all.shape[1:], P)
+    in_shape = tuple(x_all.shape[1:])
+    if side is not None:
+        corners = crop_starts(mask, in_shape, side, P)
+        width = -(-in_shape[1] // P)
+        log.info("training on random %dx%d windows of the %dx%d input maps (%d with tissue; crop=%s)", side, side, *in_shape, len(corners), tc.crop)
+        in_shape = (min(side, in_shape[0]), min(side, in_shape[1]))
+    micro = micro_batch(mc, in_shape, tc.batch_size, ACTIVATION_BUDGET // shards)
     if micro < -(-tc.batch_size // shards):
         log.info("batches of %d genes run as micro-batches of %d (activation memory)", tc.batch_size, micro)
     threads = torch.get_num_threads()
@@ -209,11 +221,15 @@ def fit(
     bar = tqdm(range(start, end), desc="pretrain", unit="epoch", disable=not progress, initial=start, total=tc.epochs)
     model.train()
 
-    def part_grads(sub, denom):
-        xb, yb = x_all[sub], y_all[sub]
+    def forward_sq(view, sub):
+        xv, yv, mv, off = view
+        xb, yb = xv[sub], yv[sub]
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
-        loss = torch.sum((out.float() * m - yb) ** 2) / denom
+            out = model(xb, offset=off)[:, : yb.shape[1], : yb.shape[2]]
+        return (out.float() * mv - yb) ** 2
+
+    def part_grads(view, sub, denom):
+        loss = torch.sum(forward_sq(view, sub)) / denom
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         return grads, float(loss.detach())
 
@@ -225,19 +241,21 @@ def fit(
             tot = 0.0
             for s in range(0, n, tc.batch_size):
                 idx = perm[s : s + tc.batch_size]
+                view = (x_all, y_all, m, None)
+                if side is not None:  # one random window per batch, the whole map's positions
+                    r0, c0 = (int(c) for c in corners[int(torch.randint(len(corners), (1,), generator=gen))])
+                    hr = (slice(2 * r0, 2 * (r0 + side)), slice(2 * c0, 2 * (c0 + side)))
+                    view = (x_all[:, r0 : r0 + side, c0 : c0 + side], y_all[(slice(None), *hr)], m[hr], (r0 // P, c0 // P, width))
                 opt.zero_grad(set_to_none=True)
                 k = min(len(idx), max(shards, -(-len(idx) // micro)))
                 if k == 1:  # one pass (CUDA, or a batch of one gene): the plain mean
-                    xb, yb = x_all[idx], y_all[idx]
-                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                        out = model(xb)[:, : yb.shape[1], : yb.shape[2]]
-                    loss = torch.mean((out.float() * m - yb) ** 2)
+                    loss = torch.mean(forward_sq(view, idx))
                     loss.backward()
                     batch_loss = float(loss.detach())
                 else:  # parts sum to the one-pass gradient up to rounding
                     parts = [idx[j * len(idx) // k : (j + 1) * len(idx) // k] for j in range(k)]
-                    denom = float(len(idx) * y_all.shape[1] * y_all.shape[2])
-                    res = list(pool.map(lambda sub: part_grads(sub, denom), parts)) if pool is not None else [part_grads(sub, denom) for sub in parts]
+                    denom = float(len(idx) * view[1].shape[1] * view[1].shape[2])
+                    res = list(pool.map(lambda sub: part_grads(view, sub, denom), parts)) if pool is not None else [part_grads(view, sub, denom) for sub in parts]
                     for i, p in enumerate(params):
                         gs = [r[0][i] for r in res if r[0][i] is not None]
                         if gs:
@@ -260,6 +278,55 @@ def fit(
     bar.close()
     model.eval()
     return TrainResult(model, mc, tc, lattice, losses, end, time.perf_counter() - t0, str(dev))
+
+
+#: training maps with more patch tokens than this are trained on random windows (crop=None)
+MAX_TRAIN_TOKENS = 2048
+#: about this many tokens per automatic training window
+CROP_TOKENS = 1024
+
+
+def crop_side(crop: int | None, shape, patch_size: int) -> int | None:
+    """Side of the training windows (pixels of D(G)), or None for whole maps.
+
+    Sides are multiples of ``lcm(patch_size, 2)`` so windows keep the patch
+    grid and hex parity of the whole map.
+    """
+    u, v = (int(d) for d in shape)
+    P = patch_size
+    unit = P * 2 // int(np.gcd(P, 2))
+    if crop is None:
+        if -(-u // P) * -(-v // P) <= MAX_TRAIN_TOKENS:
+            return None
+        crop = int(np.sqrt(CROP_TOKENS)) * P
+    crop = int(crop)
+    if crop < 0:
+        raise InputError(None, "crop", f"{crop}: must be >= 0 (0 = whole maps)")
+    if crop == 0 or (crop >= u and crop >= v):
+        return None
+    return max(unit, crop // unit * unit)
+
+
+def crop_starts(mask_hr: np.ndarray, shape, side: int, patch_size: int) -> np.ndarray:
+    """Top-left corners ``(r0, c0)`` (pixels of D(G)) of the windows that hold tissue.
+
+    Corners are multiples of ``lcm(patch_size, 2)``; where the far edge does not
+    fall on that grid, one more corner past ``n - side`` gives a shorter last
+    window, so every pixel lies in some window.
+    """
+    u, v = (int(d) for d in shape)
+    P = patch_size
+    unit = P * 2 // int(np.gcd(P, 2))
+
+    def starts(n):
+        last = max(0, n - side)
+        return list(range(0, last + 1, unit)) + ([last - last % unit + unit] if last % unit else [])
+
+    m = np.asarray(mask_hr, dtype=bool)
+    out = [(r, c) for r in starts(u) for c in starts(v) if m[2 * r : 2 * (r + side), 2 * c : 2 * (c + side)].any()]
+    if not out:
+        raise InputError(None, "mask", "no training window holds an in-tissue spot")
+    return np.asarray(out, dtype=np.int64)
 
 
 #: activation memory one training step may hold; larger batches run as micro-batches
@@ -398,6 +465,7 @@ def train(
     stop_after: int | None = None,
     variant: str = "paper",
     robust_kwargs: dict | None = None,
+    crop: int | None = None,
 ):
     """Self-supervised pretraining on an AnnData's genes (``tl.train``).
 
@@ -409,6 +477,12 @@ def train(
     Pairs ``(D(G), G)`` of all (selected) genes; see :func:`fit`. Defaults are
     the authors' code: patch size 3, 12 blocks, 4 heads, batches of 512 genes,
     Adam(lr 1e-3, betas (0.5, 0.6), eps 1e-6), 500 epochs.
+
+    ``crop``: side (pixels of the half-resolution input D(G)) of random training
+    windows, one per batch, each with the whole map's position encoding. The
+    default (None) trains on whole maps, as the paper does, unless they exceed
+    ``MAX_TRAIN_TOKENS`` patch tokens (Visium HD), then on windows of about
+    ``CROP_TOKENS`` tokens; 0 always trains on whole maps.
     """
     from .grid import to_grid
 
@@ -420,5 +494,5 @@ def train(
 
         return fit_robust(gd.maps, gd.mask, gd.grid.lattice, RobustConfig(seed=seed, **(robust_kwargs or {})), device=device, progress=progress)
     mc = ModelConfig(patch_size=patch_size, depth=depth, heads=heads, mlp_ratio=mlp_ratio, use_pos=use_pos, use_res=use_res)
-    tc = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, betas=tuple(betas), eps=eps, seed=seed, checkpoint_every=checkpoint_every)
+    tc = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, betas=tuple(betas), eps=eps, seed=seed, checkpoint_every=checkpoint_every, crop=crop)
     return fit(gd.maps, gd.mask, gd.grid.lattice, mc, tc, device=device, checkpoint=checkpoint, resume=resume, progress=progress, stop_after=stop_after)

@@ -248,3 +248,83 @@ def test_cpu_shards_run_in_parallel_threads_and_do_not_change_the_numbers(monkey
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(two.losses, single.losses, rtol=1e-5)
     assert any(not torch.equal(a, b) for a, b in zip(two.model.state_dict().values(), single.model.state_dict().values()))  # a different summation really ran
+
+
+@pytest.mark.parametrize("shape,lattice", [((61, 47), "square"), ((52, 70), "hex")])
+def test_crop_windows_keep_the_patch_grid_and_reach_the_far_edge(shape, lattice):
+    from stentrans.train import MAX_TRAIN_TOKENS, crop_side, crop_starts
+
+    assert crop_side(None, (13, 11), 3) is None  # melanoma-size maps: whole maps, as in the paper
+    assert crop_side(0, (400, 400), 3) is None  # 0: never crop
+    side_auto = crop_side(None, (158, 158), 3)  # Visium HD size: 2,809 tokens > MAX_TRAIN_TOKENS
+    assert 53 * 53 > MAX_TRAIN_TOKENS and side_auto == 96 and (side_auto // 3) ** 2 == 1024
+    side = crop_side(20, shape, 3)
+    assert side == 18  # snapped to lcm(3, 2)
+    mask = np.zeros((2 * shape[0], 2 * shape[1]), bool)
+    mask[10:-12, 30:] = True
+    c = crop_starts(mask, shape, side, 3)
+    assert (c % 6 == 0).all()  # patch grid and hex parity kept
+    assert c[:, 0].max() + side >= shape[0] and c[:, 1].max() + side >= shape[1]  # far edges covered
+    assert c[:, 0].max() < shape[0] and c[:, 1].max() < shape[1]
+    for r0, c0 in c:  # every window holds tissue, and none with tissue is missing
+        assert mask[2 * r0 : 2 * (r0 + side), 2 * c0 : 2 * (c0 + side)].any()
+    assert (c[:, 1] + side > 15).all()  # windows left of the tissue are dropped
+    with pytest.raises(InputError, match="crop.*-3"):
+        crop_side(-3, shape, 3)
+
+
+def test_training_on_random_windows_learns_is_deterministic_and_resumes(tmp_path, monkeypatch):
+    """crop: one random window per batch, with the whole map's positions; same seed, same
+    weights; an interrupted run resumes to the same weights."""
+    import stentrans.train as tr
+
+    maps, mask = _waves(n=48, u=40, v=44, seed=5)
+    mc = ModelConfig(**TINY)
+    tc = TrainConfig(epochs=8, batch_size=16, seed=2, crop=12, checkpoint_every=2)
+    seen = []
+    orig = StEnTrans.forward
+
+    def spy(self, x, offset=None):
+        seen.append((tuple(x.shape[1:]), offset))
+        return orig(self, x, offset)
+
+    monkeypatch.setattr(StEnTrans, "forward", spy)
+    full = fit(maps, mask, "square", mc, tc, checkpoint=tmp_path / "full.pt", progress=False)
+    monkeypatch.setattr(StEnTrans, "forward", orig)
+    shapes = [s for s, _ in seen]
+    assert set(shapes) == {(12, 12), (12, 10), (8, 12), (8, 10)}  # 20 x 22 input: the last windows run to the edge
+    offsets = {o for _, o in seen}
+    assert len(offsets) > 5 and all(o[2] == 8 and o[0] % 2 == 0 and o[1] % 2 == 0 for o in offsets)  # width: ceil(22 / 3) tokens
+    assert full.losses[-1] < 0.5 * full.losses[0]
+    ck = tmp_path / "part.pt"
+    fit(maps, mask, "square", mc, tc, checkpoint=ck, progress=False, stop_after=3)
+    done = fit(maps, mask, "square", mc, tc, checkpoint=ck, resume=True, progress=False)
+    assert done.losses == full.losses
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, done.model.state_dict()[k]), k
+    assert load_checkpoint(ck)["train_config"]["crop"] == 12
+    # the trained windows generalise to the whole map
+    lr, _ = tr.make_pairs(maps, mask, "square")
+    pred = predict(full.model, lr.numpy())[:, : maps.shape[1], : maps.shape[2]]
+    untrained = predict(StEnTrans(mc), lr.numpy())[:, : maps.shape[1], : maps.shape[2]]
+    err = lambda p: float(np.mean(((p - maps) * mask) ** 2))  # noqa: E731
+    assert err(pred) < 0.5 * err(untrained)
+
+
+def test_cli_train_crop(tmp_path, capsys):
+    """`stentrans train --crop N` records the windows in the checkpoint; a negative
+    side is refused with one line naming the field and value, and no checkpoint."""
+    from stentrans import cli
+    from stentrans.simulate import simulate
+
+    src = tmp_path / "in.h5ad"
+    simulate("square", n_genes=24, seed=0, size="st").write_h5ad(src)
+    out = tmp_path / "model.pt"
+    base = ["train", str(src), "--epochs", "2", "--depth", "1", "--heads", "2", "--batch-size", "16", "--no-filter"]
+    capsys.readouterr()
+    assert cli.main([*base, "--crop", "-3", "-o", str(out)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "crop" in err[0] and "-3" in err[0], err
+    assert not out.exists() and not list(tmp_path.glob(".model.pt*"))
+    assert cli.main([*base, "--crop", "6", "-o", str(out)]) == 0
+    assert load_checkpoint(out)["train_config"]["crop"] == 6
