@@ -57,6 +57,24 @@ def configure_threads(device) -> None:
             torch.set_num_threads(max(1, n))
 
 
+def release_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; no-op elsewhere).
+
+    Worker threads get their own malloc arenas, which keep what they freed:
+    after threaded training ~2 GiB stayed resident on a Visium slide and added
+    to the peak of the enhancement that followed.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # musl or another libc
+        pass
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path next to ``path``; rename onto ``path`` only on success.

@@ -60,7 +60,7 @@ def sinusoidal_encoding(n: int, dim: int, device=None, dtype=torch.float32, posi
     return table.to(dtype)
 
 
-#: token counts up to this use explicit attention on the CPU (melanoma training maps: 30)
+#: token counts up to this use explicit attention on the CPU (melanoma training maps: 20)
 SHORT_SEQUENCE = 32
 
 

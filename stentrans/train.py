@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ._errors import InputError
-from ._utils import atomic_path, configure_threads, pick_device, set_seed, sha256_file
+from ._utils import atomic_path, configure_threads, pick_device, release_memory, set_seed, sha256_file
 from .lattice import downsample
 from .model import ModelConfig, StEnTrans
 
@@ -275,6 +275,7 @@ def fit(
         if pool is not None:
             pool.shutdown()
             torch.set_num_threads(threads)
+            release_memory()  # the worker threads' malloc arenas keep what they freed
     bar.close()
     model.eval()
     return TrainResult(model, mc, tc, lattice, losses, end, time.perf_counter() - t0, str(dev))
@@ -341,7 +342,7 @@ def micro_batch(mc: ModelConfig, input_shape, batch_size: int, budget: int | Non
 
     Estimate per gene and block: attention scores and their softmax/gradient
     (3 x heads x T^2 floats) plus about a dozen token-sized tensors (T x D).
-    The melanoma maps (30 tokens) need ~1 MB per gene, so batches of 512 run
+    The melanoma maps (20 tokens) need ~1 MB per gene, so batches of 512 run
     in one pass; Visium maps (~290 tokens) ~50 MB, so they are split.
     """
     P = mc.patch_size
