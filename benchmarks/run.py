@@ -164,7 +164,7 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
         sub = adata[:, : min(n_genes, PAPER_GENES_LARGE)].copy()
     res = st.tl.train(sub, epochs=epochs, device=device, progress=False, seed=0)
     per_epoch = res.seconds / max(1, res.epochs_run)
-    side = crop_side(res.train_config.crop, lr.shape[1:], 3)
+    side = crop_side(res.train_config.crop, lr.shape[1:], res.model_config.patch_size)
     flops = _flops_per_epoch(res.model, sub.n_vars, (side, side) if side else lr.shape[1:])
     t0 = time.perf_counter()
     pred = predict(res.model, lr[: sub.n_vars])[:, : gd.mask.shape[0], : gd.mask.shape[1]]

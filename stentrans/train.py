@@ -8,6 +8,7 @@ the evaluation protocols decide what those maps are.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -259,10 +260,7 @@ def fit(
                     for i, p in enumerate(params):
                         gs = [r[0][i] for r in res if r[0][i] is not None]
                         if gs:
-                            g = gs[0]
-                            for h in gs[1:]:  # fixed order
-                                g = g + h
-                            p.grad = g
+                            p.grad = functools.reduce(torch.add, gs)  # fixed order
                     batch_loss = sum(r[1] for r in res)
                 opt.step()
                 tot += batch_loss * len(idx)
@@ -281,6 +279,12 @@ def fit(
     return TrainResult(model, mc, tc, lattice, losses, end, time.perf_counter() - t0, str(dev))
 
 
+def grid_unit(patch_size: int) -> int:
+    """``lcm(patch_size, 2)``: windows and tiles starting on multiples of it keep the
+    patch grid and hex parity (``p + q`` even) of the whole map."""
+    return patch_size * 2 // int(np.gcd(patch_size, 2))
+
+
 #: training maps with more patch tokens than this are trained on random windows (crop=None)
 MAX_TRAIN_TOKENS = 2048
 #: about this many tokens per automatic training window
@@ -295,7 +299,7 @@ def crop_side(crop: int | None, shape, patch_size: int) -> int | None:
     """
     u, v = (int(d) for d in shape)
     P = patch_size
-    unit = P * 2 // int(np.gcd(P, 2))
+    unit = grid_unit(P)
     if crop is None:
         if -(-u // P) * -(-v // P) <= MAX_TRAIN_TOKENS:
             return None
@@ -316,8 +320,7 @@ def crop_starts(mask_hr: np.ndarray, shape, side: int, patch_size: int) -> np.nd
     window, so every pixel lies in some window.
     """
     u, v = (int(d) for d in shape)
-    P = patch_size
-    unit = P * 2 // int(np.gcd(P, 2))
+    unit = grid_unit(patch_size)
 
     def starts(n):
         last = max(0, n - side)
@@ -384,7 +387,7 @@ def tiles(shape, patch_size: int, max_tokens: int = MAX_TOKENS, overlap: int | N
     """
     u, v = shape
     P = patch_size
-    unit = P * 2 // np.gcd(P, 2)
+    unit = grid_unit(P)
     if -(-u // P) * -(-v // P) <= max_tokens:
         return [(0, 0, u, v)], 0
     side = max(unit * 2, (int(np.sqrt(max_tokens)) * P) // unit * unit)
