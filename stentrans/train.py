@@ -8,7 +8,6 @@ the evaluation protocols decide what those maps are.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import time
@@ -256,12 +255,16 @@ def fit(
                 else:  # parts sum to the one-pass gradient up to rounding
                     parts = [idx[j * len(idx) // k : (j + 1) * len(idx) // k] for j in range(k)]
                     denom = float(len(idx) * view[1].shape[1] * view[1].shape[2])
-                    res = list(pool.map(lambda sub: part_grads(view, sub, denom), parts)) if pool is not None else [part_grads(view, sub, denom) for sub in parts]
-                    for i, p in enumerate(params):
-                        gs = [r[0][i] for r in res if r[0][i] is not None]
-                        if gs:
-                            p.grad = functools.reduce(torch.add, gs)  # fixed order
-                    batch_loss = sum(r[1] for r in res)
+                    results = pool.map(lambda sub: part_grads(view, sub, denom), parts) if pool is not None else (part_grads(view, sub, denom) for sub in parts)
+                    acc: list = [None] * len(params)
+                    batch_loss = 0.0
+                    for grads, part_loss in results:  # in part order, each part's gradients freed at once
+                        for i, g in enumerate(grads):
+                            if g is not None:
+                                acc[i] = g if acc[i] is None else acc[i].add_(g)
+                        batch_loss += part_loss
+                    for p, g in zip(params, acc):
+                        p.grad = g
                 opt.step()
                 tot += batch_loss * len(idx)
             losses.append(tot / n)

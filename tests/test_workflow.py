@@ -345,7 +345,7 @@ def _tiny_config(tmp: Path) -> Path:
         {
             "simulate": {"n_genes": 20, "seed": 0},
             "model": {"patch_size": 3, "depth": 1, "heads": 2},
-            "train": {"epochs": 100, "checkpoint_every": 5, "device": "cpu"},
+            "train": {"epochs": 100, "checkpoint_every": 5, "device": "cpu", "crop": 0},  # crop: reaches `stentrans train`
             "enhance": {"variant": "paper"},  # exercises pretrain (kill + resume); robust: step 6
             "evaluate": {"protocols": ["nested"], "truth": True, "methods": ["stentrans", "robust", "dist", "linear", "nn"], "seeds": 1, "epochs": 3, "dist_epochs": 3, "n_panel_genes": 2},
             "ablation": {"samples": ["sim_hex"], "protocol": "paper"},
@@ -401,6 +401,7 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
         enh = ad.read_h5ad(wf / "results" / s / "enhanced.h5ad")
         assert enh.obs["is_imputed"].any() and (~enh.obs["is_imputed"]).any()
         assert enh.uns["stentrans"]["lattice"] == lattice
+        assert enh.uns["stentrans"]["train_config"]["crop"] == 0  # config -> pretrain script -> CLI -> checkpoint
         per_gene = pd.read_csv(wf / "results" / s / "evaluate" / "per_gene.tsv", sep="\t")
         assert {"gene", "method", "protocol", "seed", "pcc", "n_spots"} <= set(per_gene.columns)
         assert {"stentrans", "dist", "linear", "nn"} <= set(per_gene["method"])
