@@ -101,10 +101,12 @@ def _hd_like(side: int, n_genes: int, seed: int = 0):
 
 def _flops_per_epoch(model, n_genes: int, shape) -> float:
     """Forward+backward FLOPs of one training epoch (matmuls only: 3x the forward MACs x 2)."""
+    from stentrans.train import patch_tokens
+
     c = model.config
     P, D = c.patch_size, c.dim
     u, v = shape
-    T = -(-u // P) * -(-v // P)
+    T = patch_tokens((u, v), P)
     per_token_block = 4 * D * D + 2 * D * int(c.mlp_ratio * D) + 2 * T * D  # qkv+proj, mlp, attention
     embed = 4 * (P * P) * (P * P)  # four convs, per token
     macs = n_genes * T * (c.depth * per_token_block + embed)
@@ -123,7 +125,8 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
     from stentrans.lattice import downsample, kept_mask
     from stentrans.robust import fit_robust
     from stentrans.sepal import sepal
-    from stentrans.train import MAX_TRAIN_TOKENS, crop_side, predict
+    from stentrans.model import ModelConfig
+    from stentrans.train import MAX_TRAIN_TOKENS, crop_side, patch_tokens, predict
 
     t_case = time.perf_counter()
     adata, why = _case_inputs(name, quick)
@@ -157,7 +160,7 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
     row["robust_wall_s"] = time.perf_counter() - t_case
 
     # the paper network: training speed and its own protocol's accuracy
-    tokens = -(-lr.shape[1] // 3) * -(-lr.shape[2] // 3)
+    tokens = patch_tokens(lr.shape[1:], ModelConfig().patch_size)
     big = tokens > MAX_TRAIN_TOKENS  # trained on random windows (crop), and on a gene subset on the CPU
     sub = adata
     if big and not torch.cuda.is_available():

@@ -282,6 +282,12 @@ def fit(
     return TrainResult(model, mc, tc, lattice, losses, end, time.perf_counter() - t0, str(dev))
 
 
+def patch_tokens(shape, patch_size: int) -> int:
+    """Patch tokens of a ``shape`` map once padded to whole patches."""
+    u, v = (int(d) for d in shape)
+    return -(-u // patch_size) * -(-v // patch_size)
+
+
 def grid_unit(patch_size: int) -> int:
     """``lcm(patch_size, 2)``: windows and tiles starting on multiples of it keep the
     patch grid and hex parity (``p + q`` even) of the whole map."""
@@ -304,7 +310,7 @@ def crop_side(crop: int | None, shape, patch_size: int) -> int | None:
     P = patch_size
     unit = grid_unit(P)
     if crop is None:
-        if -(-u // P) * -(-v // P) <= MAX_TRAIN_TOKENS:
+        if patch_tokens((u, v), P) <= MAX_TRAIN_TOKENS:
             return None
         crop = int(np.sqrt(CROP_TOKENS)) * P
     crop = int(crop)
@@ -352,7 +358,7 @@ def micro_batch(mc: ModelConfig, input_shape, batch_size: int, budget: int | Non
     in one pass; Visium maps (~290 tokens) ~50 MB, so they are split.
     """
     P = mc.patch_size
-    T = -(-int(input_shape[0]) // P) * -(-int(input_shape[1]) // P)
+    T = patch_tokens(input_shape, P)
     per_gene = mc.depth * 4 * (3 * mc.heads * T * T + 12 * T * mc.dim)
     budget = ACTIVATION_BUDGET if budget is None else budget
     return int(max(1, min(batch_size, budget // max(1, per_gene))))
@@ -391,7 +397,7 @@ def tiles(shape, patch_size: int, max_tokens: int = MAX_TOKENS, overlap: int | N
     u, v = shape
     P = patch_size
     unit = grid_unit(P)
-    if -(-u // P) * -(-v // P) <= max_tokens:
+    if patch_tokens((u, v), P) <= max_tokens:
         return [(0, 0, u, v)], 0
     side = max(unit * 2, (int(np.sqrt(max_tokens)) * P) // unit * unit)
     ov = overlap if overlap is not None else max(unit, side // 4 // unit * unit)
