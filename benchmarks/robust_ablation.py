@@ -46,7 +46,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stentrans.evaluate import pcc  # noqa: E402
+from stentrans.metrics import pcc  # noqa: E402
 from stentrans.lattice import downsample, kept_mask  # noqa: E402
 from stentrans.robust import RobustConfig, fit_robust  # noqa: E402
 
@@ -93,7 +93,7 @@ def load(name: str, min_spot_fraction: float, sim_genes: int):
         if not Path(src).exists():
             raise FileNotFoundError(f"{src} (see ../shared/README.md)")
         ad = st.read(src)
-    return st.pp.filter(ad, min_spot_fraction=min_spot_fraction)
+    return st.pp.qc(ad, min_spot_fraction=min_spot_fraction)
 
 
 class Task:

@@ -120,7 +120,7 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
 
     import stentrans as st
     from stentrans.enhance import enhance
-    from stentrans.evaluate import pcc
+    from stentrans.metrics import pcc
     from stentrans.grid import to_grid
     from stentrans.lattice import downsample, kept_mask
     from stentrans.robust import fit_robust
@@ -133,7 +133,7 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
     if adata is None:
         return {"case": name, "skipped": why}
     t_read = time.perf_counter() - t_case
-    adata = st.pp.filter(adata, min_spot_fraction=0.1)
+    adata = st.pp.qc(adata, min_spot_fraction=0.1)
     n_spots, n_genes = adata.shape
     gd = to_grid(adata)
     lat = gd.grid.lattice

@@ -279,7 +279,7 @@ def _load_input(args):
 
     adata = read(args.input, lattice=args.lattice)
     if not args.no_filter:
-        adata = pp.filter(adata, min_spot_fraction=args.min_spot_fraction)
+        adata = pp.qc(adata, min_spot_fraction=args.min_spot_fraction)
     return adata
 
 

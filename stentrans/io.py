@@ -1016,7 +1016,7 @@ def _cmd_qc(args) -> int:
     from ._utils import atomic_path
 
     adata = _read_args(args)
-    out = pp.filter(
+    out = pp.qc(
         adata,
         min_counts=args.min_counts,
         min_spot_fraction=args.min_spot_fraction,

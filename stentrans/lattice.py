@@ -24,6 +24,7 @@ Conventions (design.md section 2)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, asdict
 
 import numpy as np
@@ -217,3 +218,54 @@ def enhanced_mask(mask: np.ndarray, lattice: str) -> np.ndarray:
         ok[ok] = mask[r2[ok], c2[ok]]
         H[2 * P[ok] + dr, 2 * Q[ok] + dc] = True
     return H
+
+
+# ---------------------------------------------------------------------------
+# physical coordinates and spot shapes (the only place that knows them)
+# ---------------------------------------------------------------------------
+#: physical (x, y) per lattice unit of (array_col, array_row), in units of the
+#: centre-to-centre distance of neighbouring spots
+UNIT_XY = {"square": (1.0, 1.0), "hex": (0.5, math.sqrt(3.0) / 2.0)}
+#: physical spot pitch of the two technologies, micrometres
+SPACING_UM = {"square": 200.0, "hex": 100.0}
+#: spot diameter of the two technologies, micrometres (ST 100 um, Visium 55 um)
+SPOT_DIAMETER_UM = {"square": 100.0, "hex": 55.0}
+
+
+def physical(array_row, array_col, lattice: str, spacing: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Physical ``(x, y)`` of lattice coordinates (may be half steps).
+
+    ``x`` follows ``array_col`` and ``y`` follows ``array_row``; neighbouring
+    spots lie ``spacing`` apart (square: ``x = col``, ``y = row``; hex:
+    ``x = col / 2``, ``y = row * sqrt(3) / 2``, times ``spacing``). Every
+    other unit the package uses is a multiple of this one: micrometres with
+    ``spacing=SPACING_UM[lattice]``, hex column units with ``spacing=2``.
+    """
+    if lattice not in UNIT_XY:
+        raise InputError(None, "lattice", f"{lattice!r}: must be one of {LATTICES}")
+    ux, uy = UNIT_XY[lattice]
+    x = np.asarray(array_col, dtype=np.float64) * ux
+    y = np.asarray(array_row, dtype=np.float64) * uy
+    if spacing != 1.0:
+        x = x * spacing
+        y = y * spacing
+    return x, y
+
+
+def spot_polygons(x, y, lattice: str, spacing: float = 1.0) -> np.ndarray:
+    """Vertices ``(n, k, 2)`` of tiles centred at physical ``(x, y)``.
+
+    Squares (axis-aligned, side ``spacing``) on the square lattice,
+    pointy-topped hexagons of inradius ``spacing / 2`` on hex, so that spots
+    ``spacing`` apart tile the plane (``spacing / 2`` for an enhanced lattice).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if lattice == "hex":
+        R = spacing / math.sqrt(3.0)
+        ang = np.deg2rad(90.0 + 60.0 * np.arange(6))
+        off = np.column_stack([R * np.cos(ang), R * np.sin(ang)])
+    else:
+        h = spacing / 2.0
+        off = np.array([[-h, -h], [h, -h], [h, h], [-h, h]])
+    return np.stack([x, y], axis=1)[:, None, :] + off[None]

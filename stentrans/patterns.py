@@ -868,7 +868,7 @@ def _cli_run(args) -> int:
     if args.top < 3:
         raise InputError(None, "--top", f"must be >= 3, got {args.top}")
     adata = read(args.input)
-    adata = pp.filter(adata, min_spot_fraction=args.min_spot_fraction)
+    adata = pp.qc(adata, min_spot_fraction=args.min_spot_fraction)
     enhanced = None
     if args.enhanced:
         import anndata

@@ -308,7 +308,7 @@ def plot_gene_panels(adata, genes, preds: dict, out_prefix, title: str | None = 
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    from .evaluate import pcc
+    from .metrics import pcc
     from .grid import to_grid
     from .lattice import enhanced_mask, kept_mask
 

@@ -59,7 +59,7 @@ from torch import nn
 
 from ._errors import InputError
 from ._utils import configure_threads, pick_device, set_seed
-from .evaluate import pcc
+from .metrics import pcc
 from .lattice import LATTICES, downsample, kept_mask
 from .model import Block, merge_2x2, sinusoidal_encoding
 

@@ -126,7 +126,7 @@ def test_cli_train_then_enhance(tmp_path):
 @pytest.mark.parametrize("name", ["melanoma_mel1_rep1.tsv.gz", "visium_mouse_cytassist"])
 def test_enhance_real_data_plots(shared_data, tmp_path, name):
     a = st.read(shared_data / name)
-    a = st.pp.filter(a, min_spot_fraction=0.3)
+    a = st.pp.qc(a, min_spot_fraction=0.3)
     a = a[:, :64].copy()
     enh = enhance(a, st.tl.train(a, epochs=1, depth=1, batch_size=64, progress=False), progress=False)
     _check_contract(enh, a)

@@ -227,7 +227,7 @@ def test_truth_positions_and_gene_columns_match():
     X = a.X.toarray()
     X[:, 4] = 0  # gene 4 is dropped by QC
     a.X = sp.csr_matrix(X)
-    b = pp.filter(a, min_spot_fraction=0.01)
+    b = pp.qc(a, min_spot_fraction=0.01)
     assert "gene_0004" not in b.var_names
     d = ev._Data(b, None, None)
     Pf, Qf, mean, counts = d.fine()

@@ -169,7 +169,7 @@ def test_tile_offset_reproduces_the_whole_map_position_encoding():
 def test_tiled_prediction_matches_untiled_on_a_mid_size_grid():
     """Overlapping tiles blended with ramps: per-gene PCC to the untiled output > 0.995, every gene."""
     import stentrans as st
-    from stentrans.evaluate import pcc
+    from stentrans.metrics import pcc
     from stentrans.grid import to_grid
     from stentrans.lattice import enhanced_mask
     from stentrans.simulate import simulate

@@ -168,7 +168,7 @@ def test_robust_beats_linear_interpolation_under_nested(lattice):
     import stentrans as st
     from stentrans.simulate import simulate
 
-    ad = st.pp.filter(simulate(lattice, n_genes=150, seed=2, size="st"))
+    ad = st.pp.qc(simulate(lattice, n_genes=150, seed=2, size="st"))
     rob, lin, res = _nested_scores(ad)
     # measured (seed 2): square 0.42 vs 0.30, hex 0.45 vs 0.31; the margin leaves room for platform noise
     assert rob > lin + 0.05, (rob, lin)
@@ -182,7 +182,7 @@ def test_robust_on_real_melanoma_beats_linear(shared_data):
     path = shared_data / "melanoma_mel1_rep1.tsv.gz"
     if not path.is_file():
         pytest.skip(f"{path} not found")
-    ad = st.pp.filter(st.read(path))
+    ad = st.pp.qc(st.read(path))
     rng = np.random.default_rng(0)
     ad = ad[:, np.sort(rng.choice(ad.n_vars, 1500, replace=False))].copy()
     rob, lin, _ = _nested_scores(ad)

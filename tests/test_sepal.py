@@ -317,7 +317,7 @@ def test_melanoma_markers_and_time(shared_data):
     path = shared_data / "melanoma_mel1_rep1.tsv.gz"
     if not path.is_file():
         pytest.skip(f"{path} not found")
-    a = pp.filter(read_melanoma(path), min_spot_fraction=0.1)
+    a = pp.qc(read_melanoma(path), min_spot_fraction=0.1)
     assert a.n_vars == 6472
     t0 = time.perf_counter()
     r = sepal(a)

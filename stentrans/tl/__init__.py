@@ -19,7 +19,7 @@ _WHERE = {
     "upsample": "stentrans.baselines",
     "train_dist": "stentrans.baselines",
     "evaluate": "stentrans.evaluate",
-    "pcc": "stentrans.evaluate",
+    "pcc": "stentrans.metrics",
     "summarize": "stentrans.evaluate",
     "ablation_table": "stentrans.evaluate",
     "write_results": "stentrans.evaluate",

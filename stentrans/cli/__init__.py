@@ -13,8 +13,8 @@ import importlib
 import logging
 import sys
 
-from ._errors import InputError
-from ._version import __version__
+from .._errors import InputError
+from .._version import __version__
 
 # modules providing a ``register_cli(subparsers)`` function, in help order
 COMMAND_MODULES = [
