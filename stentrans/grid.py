@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._errors import InputError
-from .lattice import Grid, fit_grid, from_maps, mask_from_pixels, spots_to_pixels, to_maps
+from .lattice import LATTICES, Grid, fit_grid, from_maps, mask_from_pixels, spots_to_pixels, to_maps
 
 
 class GridData(NamedTuple):
@@ -29,12 +29,21 @@ class GridData(NamedTuple):
     genes: np.ndarray
 
 
+def source_of(adata):
+    """The input file an AnnData was read from (``uns["stentrans"]["source"]``), or None."""
+    st = adata.uns.get("stentrans") if hasattr(adata, "uns") else None
+    return st.get("source") if isinstance(st, dict) else None
+
+
 def lattice_of(adata) -> str:
+    """``uns["stentrans"]["lattice"]``, checked; errors name the input file."""
     try:
-        lat = adata.uns["stentrans"]["lattice"]
+        lat = str(adata.uns["stentrans"]["lattice"])
     except (KeyError, TypeError):
-        raise InputError(adata.uns.get("stentrans_source"), 'uns["stentrans"]["lattice"]', "missing; read the data with stentrans.read") from None
-    return str(lat)
+        raise InputError(source_of(adata), 'uns["stentrans"]["lattice"]', "missing; read the data with stentrans.read") from None
+    if lat not in LATTICES:
+        raise InputError(source_of(adata), 'uns["stentrans"]["lattice"]', f"{lat!r} is not one of {LATTICES}")
+    return lat
 
 
 def dense(X) -> np.ndarray:

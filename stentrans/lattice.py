@@ -117,12 +117,47 @@ class Grid:
         return cls(str(d["lattice"]), float(d["row0"]), float(d["col0"]), tuple(int(x) for x in d["shape"]), float(d.get("step", 1.0)))
 
 
+#: largest grid side (pixels per axis) :func:`fit_grid` places: Visium HD's
+#: 2 um bins (3,350 x 3,350 per capture area) fit, spot ids such as
+#: ``1000000000000x1`` do not (their enhanced maps would need petabytes)
+MAX_GRID_SIDE = 2**15
+#: largest number of grid pixels (``u * v``) :func:`fit_grid` places
+MAX_GRID_PIXELS = 2**26
+
+
+def check_extent(array_row, array_col, source=None, fields=("array_row", "array_col"), pad: int = 0) -> None:
+    """Refuse lattice coordinates whose grid would exceed :data:`MAX_GRID_SIDE` / :data:`MAX_GRID_PIXELS`.
+
+    Raises :class:`~stentrans.InputError` naming ``source``, the coordinate
+    (``fields``: the names of ``array_row`` and ``array_col`` in the input),
+    its span and the limit. Non-finite coordinates are refused too.
+    """
+    sides = []
+    for v, name in zip((array_row, array_col), fields):
+        v = np.asarray(v, dtype=float)
+        if v.size == 0:
+            sides.append(0)
+            continue
+        if not np.isfinite(v).all():
+            raise InputError(source, name, f"non-finite lattice coordinate {float(v[~np.isfinite(v)][0])!r}")
+        lo, hi = float(v.min()), float(v.max())
+        if max(abs(lo), abs(hi)) > 2.0**52:  # beyond exact integers in float64 (and near int64 overflow)
+            raise InputError(source, name, f"lattice coordinate {lo if abs(lo) > abs(hi) else hi:.15g} is out of range (magnitude above 2**52)")
+        n = np.floor(hi) - np.ceil(lo) + 2 + 2 * pad  # (+1 for the hex origin parity)
+        if n > MAX_GRID_SIDE:
+            raise InputError(source, name, f"spans {lo:.15g} .. {hi:.15g}: a grid of more than the limit of {MAX_GRID_SIDE} lattice steps per side (not a spot array)")
+        sides.append(int(n))
+    if sides[0] * sides[1] > MAX_GRID_PIXELS:
+        raise InputError(source, "/".join(fields), f"the spots span {sides[0]} x {sides[1]} lattice steps: a grid of more than the limit of {MAX_GRID_PIXELS} pixels")
+
+
 def fit_grid(array_row, array_col, lattice: str, source=None, pad: int = 0) -> Grid:
-    """Smallest grid holding all spots (origin parity fixed for hex)."""
+    """Smallest grid holding all spots (origin parity fixed for hex); at most :data:`MAX_GRID_SIDE` per side."""
     r = np.asarray(array_row, dtype=float)
     c = np.asarray(array_col, dtype=float)
     if r.size == 0:
         raise InputError(source, "spots", "no spots to place on a grid")
+    check_extent(r, c, source, pad=pad)
     if not (np.allclose(r, np.rint(r)) and np.allclose(c, np.rint(c))):
         raise InputError(source, "array_row/array_col", "lattice coordinates must be integers")
     r0 = int(np.rint(r.min())) - pad

@@ -189,3 +189,192 @@ def test_bad_input_cli_in_process(cases, name, capsys):
 
 def test_case_list():
     assert len(SUBPROCESS) >= 12 and len(set(CASES)) == len(CASES)
+
+
+# ---------------------------------------------------------------------------
+# issue 19: inputs that broke things, through `enhance` (the command that
+# would write) and `patterns`, as subprocesses
+# ---------------------------------------------------------------------------
+def _write_h5ad(path: Path, X, obs_rc, var_names) -> Path:
+    import anndata as ad
+
+    a = ad.AnnData(X=np.asarray(X, dtype=np.float64), obs=pd.DataFrame({"array_row": obs_rc[:, 0], "array_col": obs_rc[:, 1]}, index=[f"s{i}" for i in range(len(obs_rc))]), var=pd.DataFrame(index=var_names))
+    a.write_h5ad(path)
+    return path
+
+
+def _write_10x_h5(path: Path, X, barcodes, genes) -> Path:
+    """The 10x feature-barcode HDF5 layout (CSC of genes x barcodes)."""
+    import h5py
+    import scipy.sparse as sp
+
+    M = sp.csr_matrix(np.asarray(X))
+    with h5py.File(path, "w") as f:
+        g = f.create_group("matrix")
+        g.create_dataset("barcodes", data=np.array([b.encode() for b in barcodes]))
+        g.create_dataset("data", data=M.data.astype(np.int32))
+        g.create_dataset("indices", data=M.indices.astype(np.int64))
+        g.create_dataset("indptr", data=M.indptr.astype(np.int64))
+        g.create_dataset("shape", data=np.array([M.shape[1], M.shape[0]], dtype=np.int32))
+        fg = g.create_group("features")
+        fg.create_dataset("_all_tag_keys", data=np.array([b"genome"]))
+        fg.create_dataset("id", data=np.array([f"ENSG{i:05d}".encode() for i in range(len(genes))]))
+        fg.create_dataset("name", data=np.array([s.encode() for s in genes]))
+        fg.create_dataset("feature_type", data=np.array([b"Gene Expression"] * len(genes)))
+        fg.create_dataset("genome", data=np.array([b"GRCh38"] * len(genes)))
+    return path
+
+
+def _st_block(n=5, genes=("g1", "g2", "g3"), seed=0):
+    rng = np.random.default_rng(seed)
+    ids = [f"{x}x{y}" for x in range(1, n + 1) for y in range(1, n + 1)]
+    vals = rng.integers(0, 9, size=(len(ids), len(genes)))
+    vals[:, 0] += 1
+    return ids, list(genes), vals
+
+
+def _st_text(ids, genes, vals, header=None) -> str:
+    head = header if header is not None else "\t" + "\t".join(genes)
+    return head + "\n" + "".join(f"{i}\t" + "\t".join(str(v) for v in row) + "\n" for i, row in zip(ids, vals))
+
+
+def _cases_19(d: Path) -> dict:
+    """name -> (command, args, [substrings the error line must contain])."""
+    d.mkdir(parents=True, exist_ok=True)
+    ids, genes, vals = _st_block()
+    c = {}
+    # spot ids that would make a grid of 10**12 columns
+    huge = list(ids)
+    huge[3] = "1000000000000x1"
+    c["huge_spot_id"] = ("enhance", [str(_w(d / "huge_id.tsv", _st_text(huge, genes, vals)))], ["huge_id.tsv", "array_col", "limit of 32768"])
+    # a Space Ranger positions file with array_row 10**9
+    outs = d / "huge_row" / "outs"
+    bcs = [f"AAC{i:03d}-1" for i in range(12)]
+    f = _spaceranger_positions(outs, bcs)
+    pos = pd.read_csv(f)
+    pos.loc[5, "array_row"] = 10**9
+    pos.loc[5, "array_col"] = 10**9 + 1
+    pos.to_csv(f, index=False)
+    _write_10x_h5(outs / "filtered_feature_bc_matrix.h5", np.arange(1, 37).reshape(12, 3), bcs, ["g1", "g2", "g3"])
+    c["huge_array_row"] = ("enhance", [str(outs)], ["tissue_positions.csv", "array_row", "limit of 32768"])
+    # counts that are no counts
+    v = vals.astype(object)
+    v[7, 1] = "1e308"
+    c["count_1e308"] = ("enhance", [str(_w(d / "count_1e308.tsv", _st_text(ids, genes, v)))], ["count_1e308.tsv", "counts", "1e+308", ids[7], "g2"])
+    v = vals.astype(object)
+    v[2, 2] = "inf"
+    c["count_inf"] = ("enhance", [str(_w(d / "count_inf.tsv", _st_text(ids, genes, v)))], ["count_inf.tsv", "counts", "inf", ids[2], "g3"])
+    X = vals.astype(np.float64)
+    X[4, 0] = 1e308
+    rc = np.array([[int(s.split("x")[1]), int(s.split("x")[0])] for s in ids])
+    c["count_1e308_h5ad"] = ("enhance", [str(_write_h5ad(d / "count_1e308.h5ad", X, rc, genes))], ["count_1e308.h5ad", "X", "1e+308", "'s4'", "'g1'"])
+    X = vals.astype(np.float64)
+    X[6, 2] = -2
+    c["count_negative_h5ad"] = ("enhance", [str(_write_h5ad(d / "count_neg.h5ad", X, rc, genes))], ["count_neg.h5ad", "X", "negative count -2", "'s6'"])
+    # a header with one gene name missing
+    c["empty_gene_name"] = ("enhance", [str(_w(d / "empty_gene.tsv", _st_text(ids, genes, vals, header="\tg1\t\tg3")))], ["empty_gene.tsv", "header", "column 3"])
+    c["empty_gene_name_h5ad"] = ("enhance", [str(_write_h5ad(d / "empty_gene.h5ad", vals, rc, ["g1", "", "g3"]))], ["empty_gene.h5ad", "genes", "gene 2 of 3"])
+    # too few spots for the robust variant's self-supervision: the file is named
+    c["too_few_spots"] = ("enhance", [str(_w(d / "few.tsv", "\tg1\tg2\tg3\n1x1\t3\t4\t5\n2x1\t1\t2\t8\n3x1\t4\t4\t1\n1x2\t5\t1\t0\n"))], ["few.tsv", "too few spots"])
+    # a malformed GMT: the error line stands alone
+    c["malformed_gmt"] = ("patterns", [str(_w(d / "ok.tsv", _st_text(ids, genes, vals))), "--gmt", str(_w(d / "bad.gmt", "SET1 no tabs here\n")), "--top", "3"], ["bad.gmt", "line 1", "expected 'name<TAB>description<TAB>gene...'"])
+    return c
+
+
+SUBPROCESS_19 = ["huge_spot_id", "huge_array_row", "count_1e308", "count_inf", "count_1e308_h5ad", "count_negative_h5ad", "empty_gene_name", "empty_gene_name_h5ad", "too_few_spots", "malformed_gmt"]
+
+
+@pytest.fixture(scope="module")
+def results_19(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad19")
+    cs = _cases_19(d / "in")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("STENTRANS_THREADS", "1")
+
+    def run(name):
+        cmd, args, _ = cs[name]
+        out = d / "out" / (f"{name}.h5ad" if cmd == "enhance" else name)
+        flag = "-o" if cmd == "enhance" else "--outdir"
+        proc = subprocess.run([sys.executable, "-m", "stentrans.cli", cmd, *args, flag, str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        return name, (proc.returncode, proc.stderr, out)
+
+    # one process (the first) imports everything alone: the rest find warm file caches
+    first = run(SUBPROCESS_19[0])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rest = dict(pool.map(run, SUBPROCESS_19[1:]))
+    return cs, {first[0]: first[1], **rest}
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_19)
+def test_issue19_bad_input_subprocess(results_19, name):
+    cs, res = results_19
+    cmd, _, expect = cs[name]
+    rc, err, out = res[name]
+    assert rc == 2, f"{name}: exit {rc}; stderr:\n{err}"
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    prefix = f"stentrans {cmd}: error: "
+    errors = [ln for ln in lines if ln.startswith(prefix)]
+    assert len(errors) == 1 and lines[-1] == errors[0], f"{name}: the error must be one line of its own:\n{err}"
+    if cmd == "enhance":
+        assert len(lines) == 1, f"{name}: expected one line on stderr, got:\n{err}"
+    else:
+        # patterns logs its Sepal progress first: whole log lines, nothing glued to the error
+        assert all(ln.startswith("INFO: ") for ln in lines[:-1]), err
+        assert prefix not in lines[-1][len(prefix):]
+    for s in expect:
+        assert s in errors[0], f"{s!r} not in {errors[0]!r}"
+    if cmd == "enhance":
+        assert not out.exists()
+        if out.parent.exists():
+            assert not list(out.parent.glob(f".{out.name}*")) and not list(out.parent.glob(f"{out.name}*"))
+
+
+def test_make_names_ids_read_by_info_subprocess(tmp_path):
+    ids, genes, vals = _st_block(4)
+    f = _w(tmp_path / "from_r.tsv", _st_text([f"X{i}" for i in ids[:-1]] + ["X16.92x9.015"], genes, vals))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run([sys.executable, "-m", "stentrans.cli", "info", str(f)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "spots: 16" in proc.stdout and "lattice: square" in proc.stdout
+
+
+def test_error_line_stands_alone_after_a_partial_line(capsys):
+    """A progress bar (or a library) that left the cursor mid-line does not glue onto the error."""
+    import stentrans.cli as cli_pkg
+
+    capsys.readouterr()
+    tracker = cli_pkg._LineTracker(sys.stderr)
+    saved = sys.stderr
+    sys.stderr = tracker
+    try:
+        tracker.write("\rsepal:  50%|#####     | 1/2")
+        cli_pkg._print_error("patterns", "x.gmt: line 1: malformed")
+    finally:
+        sys.stderr = saved
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "stentrans patterns: error: x.gmt: line 1: malformed"
+
+
+def test_warnings_are_whole_log_lines(tmp_path, capsys, monkeypatch):
+    """Python warnings raised while a command runs come out as whole lines before the error."""
+    import warnings
+
+    import stentrans.cli as cli_pkg
+    from stentrans.cli import read as cli_read
+
+    def warn_then_fail(args):
+        warnings.warn("a library warning", UserWarning)
+        sys.stderr.write("partial")
+        from stentrans import InputError
+
+        raise InputError(args.input, "field", "bad value 7")
+
+    monkeypatch.setattr(cli_read, "_cmd_info", warn_then_fail)
+    capsys.readouterr()
+    rc = cli_pkg.main(["info", str(tmp_path / "x.tsv")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.splitlines()[-1] == f"stentrans info: error: {tmp_path / 'x.tsv'}: field: bad value 7"

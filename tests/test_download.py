@@ -1,4 +1,4 @@
-"""stentrans.download against a real HTTP server on 127.0.0.1 (ephemeral port)."""
+"""stentrans.datasets.download against a real HTTP server on 127.0.0.1 (ephemeral port)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from stentrans import InputError
-from stentrans.download import data_path, download, fetch, parse_locations, register_cli
+from stentrans.cli.data import register_cli
+from stentrans.datasets import data_path, download, fetch, parse_locations
 
 PAYLOAD = b"spot\tA\tB\n1x1\t3\t0\n2x1\t0\t5\n" * 2000
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 import stentrans
 from stentrans import InputError, cli
-from stentrans import io as sio
+from stentrans.read import read_positions, snap_to_lattice
 from stentrans.grid import grid_of, to_grid
 from stentrans.lattice import fit_grid, spots_to_pixels
 
@@ -191,7 +191,7 @@ def test_mouse_visium_h5_and_mtx(shared_data):
     check_common(a, "hex")
     assert a.uns["stentrans"]["format"] == "spaceranger"
     # pixel coordinates as scanpy: (pxl_col, pxl_row)
-    pos = sio.read_positions(folder)
+    pos = read_positions(folder)
     assert pos.shape[0] == 4992 and int(pos["in_tissue"].sum()) == 2898
     p = pos.loc[a.obs_names]
     np.testing.assert_allclose(a.obsm["spatial"], p[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy())
@@ -228,7 +228,7 @@ def test_prostate_crop(shared_data):
 
 def test_idc_positions_only(shared_data, tmp_path):
     folder = shared_data / "visium_idc_positions_only"
-    pos = stentrans.io.read_positions(folder)
+    pos = read_positions(folder)
     assert pos.shape[0] == 4992
     tissue = pos[pos["in_tissue"] == 1]
     assert len(tissue) == 4727
@@ -251,7 +251,7 @@ def test_idc_positions_only(shared_data, tmp_path):
     np.testing.assert_array_equal(a.X.toarray(), X)
     # pixel positions alone recover the same lattice (up to a lattice symmetry)
     xy = tissue[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(float)
-    r2, c2, lat, info = sio.snap_to_lattice(xy, ids=tissue.index)
+    r2, c2, lat, info = snap_to_lattice(xy, ids=tissue.index)
     assert lat == "hex" and info["max_offset"] < 0.05
     M = np.column_stack([r, c, np.ones_like(r)]).astype(float)
     coef, *_ = np.linalg.lstsq(M, np.column_stack([r2, c2]).astype(float), rcond=None)
@@ -538,3 +538,177 @@ def test_qc_writes_melanoma_h5ad(shared_data, tmp_path):
     assert main(["qc", str(shared_data / "melanoma_mel1_rep1.tsv.gz"), "-o", str(out)]) == 0
     a = anndata.read_h5ad(out)
     assert a.shape == (279, 6472)  # genes detected in > 10 % of spots, as the authors' code
+
+
+# ---------------------------------------------------------------------------
+# issue 19: R's make.names ids, bounded grids, counts that are no counts,
+# empty gene names, Visium HD parquet positions, damaged 10x HDF5 structure
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("transpose", [False, True])
+def test_st_make_names_prefix(tmp_path, transpose):
+    ids = ["X12x5", "X13x5", "X16.92x9.015", "X14x6"]
+    X = counts_matrix(len(ids), 3)
+    f = tmp_path / ("r.csv" if transpose else "r.tsv")
+    write_st_table(f, X, ids, ["g1", "g2", "g3"], transpose=transpose, sep="," if transpose else "\t")
+    a = stentrans.read(f)
+    check_common(a, "square")
+    assert list(a.obs_names) == ids  # the ids of the file
+    assert a.uns["stentrans"]["spot_id_prefix"] == "X"
+    np.testing.assert_array_equal(a.obs["array_col"], [12, 13, 17, 14])
+    np.testing.assert_array_equal(a.obs["array_row"], [5, 5, 9, 6])
+    np.testing.assert_array_equal(a.obs["spot_x"], [12, 13, 16.92, 14])
+    # the prefix is removed only when every id has it
+    g = tmp_path / "mixed.tsv"
+    write_st_table(g, X, ["X12x5", "13x5", "X16x9", "X14x6"], ["g1", "g2", "g3"])
+    with pytest.raises(InputError, match="no spot coordinates"):
+        stentrans.read(g)
+
+
+def test_grid_is_bounded_at_read_time(tmp_path):
+    X = counts_matrix(3, 2)
+    f = tmp_path / "huge.tsv"
+    write_st_table(f, X, ["1x1", "2x1", "1000000000000x1"], ["g1", "g2"])
+    with pytest.raises(InputError, match=r"huge\.tsv: spot ids \(X: array_col\): .*limit of 32768"):
+        stentrans.read(f)
+    write_st_table(f, X, ["1x1", "2x1", "1e300x1"], ["g1", "g2"])
+    with pytest.raises(InputError, match="array_col.*out of range"):
+        stentrans.read(f)
+    # 20000 x 20000 spots: each side fits, the grid does not
+    write_st_table(f, X, ["0x0", "19999x1", "1x19999"], ["g1", "g2"])
+    with pytest.raises(InputError, match="limit of 67108864 pixels"):
+        stentrans.read(f)
+    # h5ad obs coordinates and pixel positions
+    a = ad.AnnData(X=sp.csr_matrix(X.astype(np.float32)), obs=pd.DataFrame({"array_row": [0, 1, 10**9], "array_col": [0, 1, 1]}, index=["a", "b", "c"]))
+    a.write_h5ad(tmp_path / "huge.h5ad")
+    with pytest.raises(InputError, match=r'obs\["array_row"\].*limit of 32768'):
+        stentrans.read(tmp_path / "huge.h5ad")
+    # cells binned into too many squares
+    from stentrans.read import bin_cells
+
+    cells = pd.DataFrame({"x": [0.0, 1e9], "y": [0.0, 1.0]})
+    with pytest.raises(InputError, match="x \\(squares of side 1\\).*limit of 32768"):
+        bin_cells(cells, np.ones((2, 1)), 1.0, source="cells.csv")
+
+
+@pytest.mark.parametrize("value", ["1e308", "inf", "-inf", "nan", "-3", "2e9"])
+def test_st_table_counts_that_are_no_counts(tmp_path, value):
+    f = tmp_path / "bad.tsv"
+    f.write_text("\tg1\tg2\n1x1\t1\t2\n2x1\t" + value + "\t0\n")
+    with pytest.raises(InputError) as e:
+        stentrans.read(f)
+    msg = str(e.value)
+    assert "bad.tsv: counts: " in msg and "'2x1'" in msg and "'g1'" in msg
+    assert {"1e308": "1e+308", "2e9": "2e+09", "-3": "-3"}.get(value, value.lstrip("-").replace("nan", "NaN")) in msg
+
+
+@pytest.mark.parametrize("value", [1e308, np.inf, np.nan, -1.0, 3e9])
+def test_10x_h5_and_h5ad_counts_that_are_no_counts(tmp_path, value):
+    outs, truth = make_spaceranger(tmp_path, matrix="h5")
+    h5 = outs / "filtered_feature_bc_matrix.h5"
+    with h5py.File(h5, "r+") as f:
+        data = f["matrix/data"][()].astype(np.float64)
+        data[3] = value
+        del f["matrix/data"]
+        f["matrix"].create_dataset("data", data=data)
+    with pytest.raises(InputError, match=r"filtered_feature_bc_matrix\.h5: counts: .*at spot 'SPOT"):
+        stentrans.read(outs)
+    X = counts_matrix(4, 2).astype(np.float64)
+    X[2, 1] = value
+    a = ad.AnnData(X=X, obs=pd.DataFrame({"array_row": [0, 0, 1, 1], "array_col": [0, 1, 0, 1]}, index=list("abcd")), var=pd.DataFrame(index=["g1", "g2"]))
+    a.write_h5ad(tmp_path / "bad.h5ad")
+    with pytest.raises(InputError, match=r"bad\.h5ad: X: .*at spot 'c', gene 'g2'"):
+        stentrans.read(tmp_path / "bad.h5ad")
+
+
+def test_empty_gene_names_rejected(tmp_path):
+    f = tmp_path / "hdr.tsv"
+    f.write_text("\tg1\t\tg3\n1x1\t1\t2\t3\n2x1\t3\t0\t1\n")
+    with pytest.raises(InputError, match=r"hdr\.tsv: header: empty label '' in column 3"):
+        stentrans.read(f)
+    f.write_text("g1\t \tg3\n1x1\t1\t2\t3\n2x1\t3\t0\t1\n")  # no corner cell: column 2 of the line
+    with pytest.raises(InputError, match="column 2 of the header"):
+        stentrans.read(f)
+    # genes on the rows: an empty row label
+    f.write_text("\t1x1\t2x1\ng1\t1\t2\n\t3\t0\n")
+    with pytest.raises(InputError, match="row labels: empty or NA label in data row 2"):
+        stentrans.read(f)
+    # 10x features (HDF5 and mtx) and h5ad var names
+    for matrix in ("h5", "mtx"):
+        outs, _ = make_spaceranger(tmp_path / matrix, matrix=matrix)
+        if matrix == "h5":
+            with h5py.File(outs / "filtered_feature_bc_matrix.h5", "r+") as h:
+                names = h["matrix/features/name"][()]
+                names[4] = b""
+                h["matrix/features/name"][...] = names
+            match = r"filtered_feature_bc_matrix\.h5: genes: empty gene name '' at gene 5 of 7"
+        else:
+            feats = outs / "filtered_feature_bc_matrix" / "features.tsv.gz"
+            lines = gzip.decompress(feats.read_bytes()).decode().splitlines()
+            lines[4] = "ENSG00004\t\tGene Expression"
+            feats.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+            match = r"features\.tsv\.gz: line 5: empty gene name"
+        with pytest.raises(InputError, match=match):
+            stentrans.read(outs)
+    a = ad.AnnData(X=np.ones((3, 2)), obs=pd.DataFrame({"array_row": [0, 0, 1], "array_col": [0, 1, 0]}, index=list("abc")), var=pd.DataFrame(index=["g1", ""]))
+    a.write_h5ad(tmp_path / "e.h5ad")
+    with pytest.raises(InputError, match=r"e\.h5ad: genes: empty gene name '' at gene 2 of 2"):
+        stentrans.read(tmp_path / "e.h5ad")
+    # cell tables for `bin`
+    from stentrans.read import read_cells
+
+    (tmp_path / "cells.csv").write_text("cell,x,y,g1,,g3\nc1,0,0,1,2,3\n")
+    with pytest.raises(InputError, match=r"cells\.csv: header: empty label '' in column 5"):
+        read_cells(tmp_path / "cells.csv")
+    (tmp_path / "cells.csv").write_text("cell,x,y,g1,g2\nc1,0,0,1,2\nc2,1,1,abc,3\nc3,2,2,4,5\n")
+    with pytest.raises(InputError, match=r"cells\.csv: g1: non-numeric value 'abc' in row 2"):
+        read_cells(tmp_path / "cells.csv")
+
+
+def test_damaged_10x_h5_structure_is_an_input_error(tmp_path):
+    """Out-of-range gene indices would crash scipy (a segfault, not a traceback): refused first."""
+    for what in ("indices", "indptr", "shape", "drop"):
+        outs, _ = make_spaceranger(tmp_path / what, matrix="h5")
+        with h5py.File(outs / "filtered_feature_bc_matrix.h5", "r+") as f:
+            m = f["matrix"]
+            if what == "indices":
+                ix = m["indices"][()]
+                ix[2] = 10**6
+                m["indices"][...] = ix
+            elif what == "indptr":
+                ip = m["indptr"][()]
+                ip[-1] += 3
+                m["indptr"][...] = ip
+            elif what == "shape":
+                m["shape"][...] = np.array([3, 5], dtype=np.int32)
+            else:
+                del m["features/name"]
+        with pytest.raises(InputError, match=r"filtered_feature_bc_matrix\.h5: /matrix"):
+            stentrans.read(outs)
+
+
+def test_positions_parquet_and_scalefactors_checked(tmp_path):
+    outs, truth = make_spaceranger(tmp_path, matrix="h5")
+    pos_csv = outs / "spatial" / "tissue_positions.csv"
+    pos = pd.read_csv(pos_csv)
+    pos.to_parquet(outs / "spatial" / "tissue_positions.parquet", index=False)
+    pos_csv.unlink()
+    a = stentrans.read(outs)  # a Visium (hex) folder with parquet positions
+    check_common(a, "hex")
+    assert a.uns["stentrans"]["format"] == "spaceranger"
+    got = read_positions(outs / "spatial" / "tissue_positions.parquet")
+    np.testing.assert_array_equal(got["array_row"].to_numpy(), pos["array_row"].to_numpy())
+    (outs / "spatial" / "tissue_positions.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(InputError, match=r"tissue_positions\.parquet: file: cannot be read as parquet"):
+        stentrans.read(outs)
+    pos["pxl_row_in_fullres"] = pos["pxl_row_in_fullres"].astype(float)
+    pos.loc[1, "pxl_row_in_fullres"] = np.inf
+    pos.to_parquet(outs / "spatial" / "tissue_positions.parquet", index=False)
+    with pytest.raises(InputError, match=r"pxl_row_in_fullres: value inf for spot"):
+        stentrans.read(outs)
+    pos.loc[1, "pxl_row_in_fullres"] = 100.0
+    pos.to_parquet(outs / "spatial" / "tissue_positions.parquet", index=False)
+    sf = outs / "spatial" / "scalefactors_json.json"
+    for bad in ({"spot_diameter_fullres": "abc"}, {"spot_diameter_fullres": 1e308}, {"tissue_hires_scalef": -1}):
+        sf.write_text(json.dumps(bad))
+        with pytest.raises(InputError, match=rf"scalefactors_json\.json: {next(iter(bad))}: .* is not a positive number"):
+            stentrans.read(outs)

@@ -1,4 +1,4 @@
-"""Simulated data with a 2x-resolution truth (stentrans.simulate)."""
+"""Simulated data with a 2x-resolution truth (stentrans.datasets.simulate)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from stentrans import InputError
 from stentrans.lattice import NEIGHBOUR_OFFSETS, enhanced_mask, fit_grid
-from stentrans.simulate import SIZES, simulate
+from stentrans.datasets import SIZES, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 _CACHE: dict = {}

@@ -18,13 +18,12 @@ from .._version import __version__
 
 # modules providing a ``register_cli(subparsers)`` function, in help order
 COMMAND_MODULES = [
-    "stentrans.simulate",
-    "stentrans.io",
-    "stentrans.enhance",
-    "stentrans.evaluate",
-    "stentrans.patterns",
-    "stentrans.download",
-    "stentrans.binning",
+    "stentrans.cli.data",
+    "stentrans.cli.read",
+    "stentrans.cli.bin",
+    "stentrans.cli.enhance",
+    "stentrans.cli.evaluate",
+    "stentrans.cli.patterns",
 ]
 
 
@@ -39,18 +38,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: fields of errors raised on arrays that describe the data (the command's
+#: input), not a setting: such errors name the input file
+_DATA_FIELDS = ("mask", "maps", "genes", "spots", "counts")
+
+
+class _LineTracker:
+    """``sys.stderr`` that remembers whether the last text written ended a line.
+
+    Progress bars (``\r`` updates) and some libraries' warnings leave the
+    cursor mid-line; the error line must still stand alone.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.at_line_start = True
+
+    def write(self, text):
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _print_error(command: str, message: str) -> None:
+    """``stentrans COMMAND: error: MESSAGE`` on a line of its own on stderr."""
+    err = sys.stderr
+    sys.stdout.flush()
+    start = "" if getattr(err, "at_line_start", True) else "\n"
+    err.write(f"{start}stentrans {command}: error: {message}\n")
+    err.flush()
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    # Python warnings become log records: whole lines through the same handler
+    logging.captureWarnings(True)
+    saved = sys.stderr
+    sys.stderr = _LineTracker(saved)
     try:
         rc = args.func(args)
     except InputError as err:
-        print(f"stentrans {args.command}: error: {err}", file=sys.stderr)
+        if err.file == "<memory>" and err.field in _DATA_FIELDS and isinstance(getattr(args, "input", None), str):
+            # raised on arrays (e.g. by a model): the data came from the command's input
+            err = InputError(args.input, err.field, err.problem)
+        _print_error(args.command, str(err))
         return 2
     except FileNotFoundError as err:
-        print(f"stentrans {args.command}: error: {err.filename}: file not found", file=sys.stderr)
+        _print_error(args.command, f"{err.filename}: file not found")
         return 2
+    finally:
+        sys.stderr = saved
+        logging.captureWarnings(False)
     return int(rc or 0)
 
 

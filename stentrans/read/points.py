@@ -1,0 +1,146 @@
+"""Points with coordinates and counts: what every reader of finer data returns.
+
+Molecules, DNBs, beads and cells all become :class:`Points`: one row per
+point with its ``(x, y)`` in the input's units and a sparse counts row over
+the genes. A molecule table is the long form ``(x, y, gene, count)``;
+:func:`points_from_long` turns each of its rows into one point whose counts
+row holds a single entry (``count``, 1 per molecule by default), so that
+molecules, beads and cells bin the same way: the counts of the points whose
+coordinates fall in a disk are summed (:mod:`stentrans.pseudospots`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._errors import InputError
+
+__all__ = ["Points", "points_from_long", "numeric_column", "check_columns", "file_name"]
+
+
+@dataclass
+class Points:
+    """Points with coordinates and a counts vector each.
+
+    Attributes
+    ----------
+    xy
+        ``(n, 2)`` float64 ``x``, ``y`` in the input's units.
+    counts
+        ``(n, n_genes)`` float32 CSR, raw counts (integers for every reader here).
+    genes
+        Gene names, in column order of ``counts`` (unique).
+    kind
+        ``"molecules"``, ``"gem"``, ``"beads"`` or ``"cells"``.
+    source
+        The file read.
+    unit
+        Name of the coordinate unit when the layout states it (``"um"``,
+        ``"DNB"``, ``"px"``), else ``None``.
+    um_per_unit
+        Micrometres per coordinate unit when known, else ``None``.
+    columns
+        The columns used (role -> column name), for the record.
+    """
+
+    xy: np.ndarray
+    counts: sp.csr_matrix
+    genes: pd.Index
+    kind: str
+    source: str
+    unit: str | None = None
+    um_per_unit: float | None = None
+    columns: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.xy = np.asarray(self.xy, dtype=np.float64).reshape(-1, 2)
+        self.counts = sp.csr_matrix(self.counts, dtype=np.float32)
+        self.genes = pd.Index(list(map(str, self.genes)))
+        if self.counts.shape != (len(self.xy), len(self.genes)):
+            raise InputError(self.source, "counts", f"{self.counts.shape} counts for {len(self.xy)} points x {len(self.genes)} genes")
+
+    @property
+    def n(self) -> int:
+        """Number of points."""
+        return int(self.xy.shape[0])
+
+    @property
+    def totals(self) -> np.ndarray:
+        """Total counts per point, float64."""
+        return np.asarray(self.counts.sum(axis=1), dtype=np.float64).ravel()
+
+
+def numeric_column(values, source, column: str, *, integer: bool = False, nonnegative: bool = False, labels=None) -> np.ndarray:
+    """``values`` as finite float64; the first bad cell is an :class:`InputError` naming file, column and value.
+
+    ``labels`` (default: row numbers counted from 1 after the header) name the row.
+    """
+    raw = pd.Series(values).reset_index(drop=True)
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(num)
+    kind = "non-numeric or missing"
+    if not bad.any() and nonnegative:
+        bad, kind = num < 0, "negative"
+    if not bad.any() and integer:
+        bad, kind = num != np.rint(num), "non-integer"
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        where = labels[i] if labels is not None else i + 1
+        raise InputError(source, f"column {column!r}", f"{kind} value {str(raw.iloc[i])!r} at row {where} ({int(bad.sum())} such row(s))")
+    return num
+
+
+def points_from_long(df: pd.DataFrame, *, x: str, y: str, gene: str, count: str | None, source, kind: str, unit=None, um_per_unit=None) -> Points:
+    """One point per row of a long table ``(x, y, gene[, count])``; genes sorted by name.
+
+    Without a ``count`` column every row is one molecule (count 1). Rows with
+    count 0 are kept (they add nothing to any spot).
+    """
+    source = str(source)
+    if len(df) == 0:
+        raise InputError(source, "rows", "no molecules (a header but no data rows)")
+    xs = numeric_column(df[x], source, x)
+    ys = numeric_column(df[y], source, y)
+    g = df[gene]
+    if g.dtype == object and len(g) and isinstance(g.iloc[0], bytes):  # Xenium parquet of older versions
+        g = g.str.decode("utf-8")
+    missing = g.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise InputError(source, f"column {gene!r}", f"missing gene name at row {i + 1} ({int(missing.sum())} such row(s))")
+    g = g.astype(str).str.strip()
+    empty = (g == "").to_numpy()
+    if empty.any():
+        raise InputError(source, f"column {gene!r}", f"empty gene name at row {int(np.flatnonzero(empty)[0]) + 1}")
+    if count is None:
+        c = np.ones(len(df), dtype=np.float32)
+    else:
+        c = numeric_column(df[count], source, count, integer=True, nonnegative=True).astype(np.float32)
+    codes, names = pd.factorize(g, sort=True)
+    n = len(df)
+    X = sp.csr_matrix((c, codes.astype(np.int64), np.arange(n + 1, dtype=np.int64)), shape=(n, len(names)))
+    X.eliminate_zeros()
+    cols = {"x": x, "y": y, "gene": gene}
+    if count is not None:
+        cols["count"] = count
+    return Points(np.column_stack([xs, ys]), X, pd.Index(names), kind=kind, source=source, unit=unit, um_per_unit=um_per_unit, columns=cols)
+
+
+def check_columns(source, have, wanted: dict) -> None:
+    """Every wanted column (role -> name) is in ``have``; else one line naming the missing one."""
+    have = list(map(str, have))
+    for role, col in wanted.items():
+        if col is not None and col not in have:
+            shown = ", ".join(have[:12]) + (", ..." if len(have) > 12 else "")
+            raise InputError(source, f"--{role}", f"column {col!r} not found (have {shown})")
+
+
+def file_name(path) -> str:
+    """Lower-case name without ``.gz``."""
+    name = Path(path).name.lower()
+    return name[:-3] if name.endswith(".gz") else name

@@ -1,0 +1,226 @@
+"""Readers of finer data (stentrans.read.finer and its formats): each layout on a small file, bad input, and the shared finer sets (slow)."""
+
+from __future__ import annotations
+
+import gzip
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from stentrans import InputError, cli
+from stentrans.pseudospots import noise_ceiling, pseudospots
+from stentrans.read.finer import detect_format, read_finer
+
+MOL = pd.DataFrame({"x": [1.0, 2.5, 3.0, 10.0, 11.5], "y": [0.5, 1.0, 7.0, 3.0, 3.5], "gene": ["B", "A", "B", "C", "A"]})
+
+
+def _layout(df, x, y, gene, **extra):
+    out = pd.DataFrame({x: df["x"], y: df["y"], gene: df["gene"]})
+    for k, v in extra.items():
+        out[k] = v
+    return out
+
+
+def _dense(pts):
+    """{(x, y, gene): count} of Points."""
+    X = pts.counts.tocoo()
+    return {(pts.xy[i, 0], pts.xy[i, 1], pts.genes[j]): v for i, j, v in zip(X.row, X.col, X.data)}
+
+
+def _expected(df, counts=None):
+    c = np.ones(len(df)) if counts is None else counts
+    return {(x, y, g): float(v) for x, y, g, v in zip(df["x"], df["y"], df["gene"], c) if v}
+
+
+@pytest.mark.parametrize(
+    "name,cols,unit",
+    [
+        ("merscope.csv.gz", ("global_x", "global_y", "gene"), "um"),
+        ("xenium_transcripts.csv.gz", ("x_location", "y_location", "feature_name"), "um"),
+        ("cosmx_tx_file.csv", ("x_global_px", "y_global_px", "target"), "px"),
+        ("generic.tsv", ("x", "y", "gene"), None),
+    ],
+)
+def test_molecule_layouts(tmp_path, name, cols, unit):
+    extra = {"global_z": 0, "fov": 3} if "merscope" in name else {"qv": 30.0, "cell_id": "UNASSIGNED"} if "xenium" in name else {}
+    df = _layout(MOL, *cols, **extra)
+    path = tmp_path / name
+    df.to_csv(path, index=False, sep="\t" if name.endswith(".tsv") else ",")
+    assert detect_format(path) == "molecules"
+    pts = read_finer(path)
+    assert pts.kind == "molecules" and pts.unit == unit and pts.n == 5
+    assert list(pts.genes) == ["A", "B", "C"]
+    assert _dense(pts) == _expected(MOL)
+    assert pts.columns["x"] == cols[0] and pts.columns["gene"] == cols[2]
+
+
+def test_xenium_parquet(tmp_path):
+    pytest.importorskip("pyarrow", reason="pyarrow is needed for .parquet molecule tables")
+    path = tmp_path / "transcripts.parquet"
+    df = _layout(MOL, "x_location", "y_location", "feature_name", qv=[20.0] * 5)
+    df["feature_name"] = df["feature_name"].str.encode("utf-8")  # older Xenium writes bytes
+    df.to_parquet(path)
+    pts = read_finer(path)
+    assert detect_format(path) == "molecules" and pts.unit == "um" and _dense(pts) == _expected(MOL)
+
+
+def test_count_column_and_overrides(tmp_path):
+    path = tmp_path / "mol.csv"
+    df = pd.DataFrame({"px": MOL.x, "py": MOL.y, "probe": MOL.gene, "Counts": [1, 2, 0, 3, 1], "gene": "X"})
+    df.to_csv(path, index=False)
+    pts = read_finer(path, x="px", y="py", gene="probe")
+    assert pts.columns["count"] == "Counts"  # detected in any case
+    assert _dense(pts) == _expected(MOL, [1, 2, 0, 3, 1])
+    assert pts.unit is None
+
+
+def _gem(path, count_col, comments=True):
+    lines = ["#FileFormat=GEMv0.1", "#SortedBy=None", "#OffsetX=0", "#OffsetY=0"] if comments else []
+    lines.append(f"geneID\tx\ty\t{count_col}\tExonCount")
+    rows = [("Gad1", 10, 20, 2), ("Gad1", 11, 20, 1), ("Mbp", 10, 20, 5), ("Snap25", 300, 310, 1)]
+    lines += [f"{g}\t{x}\t{y}\t{c}\t{c}" for g, x, y, c in rows]
+    with gzip.open(path, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return rows
+
+
+@pytest.mark.parametrize("count_col,comments", [("MIDCounts", True), ("UMICount", False)])
+def test_gem(tmp_path, count_col, comments):
+    path = tmp_path / ("chip.gem.gz" if comments else "chip.tsv.gz")
+    rows = _gem(path, count_col, comments)
+    assert detect_format(path) == "gem"
+    pts = read_finer(path)
+    assert pts.kind == "gem" and pts.unit == "DNB" and pts.um_per_unit == 0.5 and pts.columns["count"] == count_col
+    assert pts.counts.sum() == sum(r[3] for r in rows)
+    assert _dense(pts) == {(float(x), float(y), g): float(c) for g, x, y, c in rows}
+
+
+def test_bead_table(tmp_path):
+    path = tmp_path / "beads.tsv.gz"
+    beads = pd.DataFrame([[0, 3, 1], [2, 0, 0], [0, 0, 7]], index=["1705.25x3916.8", "10x20", "33.5x2.25"], columns=["Gad1", "Mbp", "Snap25"])
+    beads.to_csv(path, sep="\t")
+    assert detect_format(path) == "beads"
+    pts = read_finer(path)
+    assert pts.kind == "beads" and pts.n == 3 and list(pts.genes) == ["Gad1", "Mbp", "Snap25"]
+    assert np.array_equal(pts.xy, [[1705.25, 3916.8], [10, 20], [33.5, 2.25]])
+    assert np.array_equal(pts.counts.toarray(), beads.to_numpy())
+    # genes x beads works too
+    path_t = tmp_path / "beads_t.csv"
+    beads.T.to_csv(path_t)
+    pt = read_finer(path_t, "beads")
+    assert np.array_equal(pt.counts.toarray(), beads.to_numpy()) and np.array_equal(pt.xy, pts.xy)
+
+
+def test_cells_h5ad_and_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, (30, 4)).astype(np.float32)
+    obs = pd.DataFrame({"x": rng.uniform(0, 100, 30), "y": rng.uniform(0, 50, 30), "cluster": ["a"] * 30}, index=[f"c{i}" for i in range(30)])
+    a = ad.AnnData(X=sp.csc_matrix(counts), obs=obs, var=pd.DataFrame(index=["G1", "G2", "G3", "G4"]))
+    h5 = tmp_path / "cells.h5ad"
+    a.write_h5ad(h5)
+    pts = read_finer(h5)
+    assert pts.kind == "cells" and np.array_equal(pts.counts.toarray(), counts) and np.array_equal(pts.xy, obs[["x", "y"]].to_numpy())
+    table = pd.concat([obs[["x", "y"]].rename(columns={"x": "cx", "y": "cy"}), pd.DataFrame(counts.astype(int), index=obs.index, columns=a.var_names)], axis=1)
+    csv = tmp_path / "cells.csv"
+    table.to_csv(csv, index_label="cell_id")
+    assert detect_format(csv) == "cells"
+    pc = read_finer(csv, x="cx", y="cy")
+    assert list(pc.genes) == ["G1", "G2", "G3", "G4"] and np.array_equal(pc.counts.toarray(), counts)
+    # each cell is one point at its centroid: a disk sums whole cells
+    spots, _ = pseudospots(pc, "square", 40.0, config=None)
+    assert spots.X.sum() <= counts.sum()
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _one_line(err: str, *parts):
+    lines = [ln for ln in err.strip().splitlines() if "error:" in ln]
+    assert len(lines) == 1, err
+    for p in parts:
+        assert p in lines[0], (p, lines[0])
+
+
+@pytest.mark.parametrize(
+    "name,content,parts",
+    [
+        ("bad_coord.csv", "global_x,global_y,gene\n1.0,2.0,A\nabc,3.0,B\n", ["'global_x'", "'abc'", "row 2"]),
+        ("bad_count.csv", "x,y,gene,count\n1.0,2.0,A,1\n1.0,3.0,B,-2\n", ["'count'", "negative", "'-2'"]),
+        ("frac_count.csv", "x,y,gene,count\n1.0,2.0,A,1.5\n", ["'count'", "non-integer", "'1.5'"]),
+        ("no_gene.csv", "x,y,gene\n1.0,2.0,A\n1.0,3.0,\n", ["'gene'", "missing gene"]),
+        ("beads_bad.tsv", "\tA\tB\n1x2\t0\t1\n3x4\tfoo\t0\n", ["column 'A'", "'foo'", "'3x4'"]),
+        ("beads_neg.tsv", "\tA\tB\n1x2\t0\t1\n3x4\t0\t-1\n", ["column 'B'", "negative", "'3x4'"]),
+        ("beads_id.tsv", "\tA\tB\n1x2\t0\t1\nbead7\t0\t1\n", ["bead ids", "bead7"]),
+        ("chip.gem", "geneID\tx\ty\nA\t1\t2\n", ["count column", "MIDCounts"]),
+    ],
+)
+def test_bad_input_one_line_nothing_left(tmp_path, capsys, name, content, parts):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError):
+        read_finer(path)
+    out = tmp_path / "o" / "spots.h5ad"
+    truth = tmp_path / "o" / "truth.h5ad"
+    assert cli.main(["bin", str(path), "-o", str(out), "--lattice", "hex", "--spacing", "2", "--truth", str(truth)]) == 2
+    _one_line(capsys.readouterr().err, str(path), *parts)
+    assert not any((tmp_path / "o").glob("*")) if (tmp_path / "o").exists() else True
+
+
+def test_bad_format_and_columns(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(InputError, match="no numeric gene columns|not found"):
+        read_finer(path)
+    with pytest.raises(InputError, match="no molecule columns found"):
+        read_finer(path, "molecules")
+    with pytest.raises(InputError, match="format"):
+        read_finer(path, "visium")
+    with pytest.raises(InputError, match="not found"):
+        read_finer(tmp_path / "missing.csv")
+    bad = tmp_path / "x.bin"
+    bad.write_text("1")
+    with pytest.raises(InputError, match="unknown input format"):
+        read_finer(bad)
+
+
+# ---------------------------------------------------------------- the shared finer sets (slow)
+
+FINER = {
+    # file, format, two spacings per lattice (input units): about 300 and 1,000 lattice points over the
+    # data's extent (Slide-seq, MERSCOPE, STARmap; STARmap's sparse cells leave many disks empty);
+    # the ~150 um Stereo-seq crop at 20 and 10 um (40 and 20 DNB)
+    "Slide-seq cerebellum": ("slideseq_cerebellum_beads.tsv.gz", "beads", {"hex": (200.0, 108.0), "square": (186.0, 100.0)}),
+    "MERSCOPE mouse brain": ("merscope_mouse_brain_mini_transcripts.csv.gz", "molecules", {"hex": (27.0, 13.6), "square": (25.0, 12.5)}),
+    "STARmap visual cortex": ("starmap_visp_1020genes_cells.h5ad", "cells", {"hex": (615.0, 340.0), "square": (570.0, 315.0)}),
+    "Stereo-seq crop": ("stereoseq_bin1_crop.gem.gz", "gem", {"hex": (40.0, 20.0), "square": (40.0, 20.0)}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", list(FINER))
+def test_shared_finer_sets(shared_data, label, capsys):
+    fname, fmt, spacings = FINER[label]
+    path = shared_data / "finer" / fname
+    if not path.exists():
+        pytest.skip(f"{path} not found (see ../shared/README.md, data/finer)")
+    pts = read_finer(path)
+    assert pts.kind == fmt
+    rows = []
+    for lattice, As in spacings.items():
+        for A in As:
+            spots, truth = pseudospots(pts, lattice, A, truth=True)
+            assert spots.n_obs > 50 and truth.obs["is_imputed"].sum() > spots.n_obs
+            assert set(truth.var_names) == set(spots.var_names) and truth.obs["is_measured"].sum() == spots.n_obs
+            med = float(np.median(np.asarray(spots.X.sum(axis=1)).ravel()))
+            # noise ceiling at the new positions, genes seen in >= 10 % of the measured spots
+            seen = np.asarray((spots.X > 0).mean(axis=0)).ravel() >= 0.1
+            new = truth.X[np.flatnonzero(truth.obs["is_imputed"].to_numpy())][:, np.flatnonzero(seen)]
+            ceil = float(np.nanmedian(noise_ceiling(new, np.random.default_rng(0))))
+            rows.append((label, lattice, A, spots.uns["binning"]["spot_diameter"], spots.n_obs, truth.n_obs, int(truth.obs["is_imputed"].sum()), med, int(seen.sum()), ceil))
+    with capsys.disabled():
+        print()
+        for r in rows:
+            print("%-22s %-6s A=%-6g D=%-7.4g spots=%-5d truth=%-5d new=%-5d median counts/spot=%-6g genes>=10%%=%-5d ceiling=%.3f" % r)
