@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from stentrans import baselines as bl
+from stentrans.models.baselines import nedi as nedi_mod
+from stentrans.models.baselines.dispatch import METHODS, upsample
+from stentrans.models.baselines.dist import DISTNet, train_dist
 from stentrans._errors import InputError
 from stentrans.lattice import enhanced_mask
 
@@ -68,7 +70,7 @@ def test_plane_is_reproduced(lattice, method):
     mask = _tissue(lattice)
     plane = lambda k, r, c: 0.7 * r - 1.3 * c + 2.0 + k  # noqa: E731
     maps = _maps_from(plane, mask, lattice, n_genes=3)
-    out = bl.upsample(maps, mask, lattice, method)
+    out = upsample(maps, mask, lattice, method)
     P, Q = np.nonzero(enhanced_mask(mask, lattice))
     truth = np.stack([plane(k, P / 2 * _scale(lattice), Q / 2) for k in range(3)])
     np.testing.assert_allclose(out[:, P, Q], truth, atol=1e-4)
@@ -82,7 +84,7 @@ def test_nn_copies_a_nearest_spot(lattice):
     # every lattice position of the doubled grid, far from the tissue too (many ties)
     P, Q = np.indices((2 * mask.shape[0], 2 * mask.shape[1]))
     om = np.ones(P.shape, bool) if lattice == "square" else (P + Q) % 2 == 0
-    out = bl.upsample(maps, mask, lattice, "nn", out_mask=om)
+    out = upsample(maps, mask, lattice, "nn", out_mask=om)
     sp, sq = np.nonzero(mask)  # row-major order
     s2 = _scale(lattice) ** 2
     P, Q = np.nonzero(om)
@@ -95,7 +97,7 @@ def test_nn_copies_a_nearest_spot(lattice):
     # ... and ties go to the first spot in row-major order
     np.testing.assert_array_equal(got, vals[nearest.argmax(1)])
     assert nearest.sum(1).max() > 1  # ties were exercised
-    np.testing.assert_array_equal(out, bl.upsample(maps, mask, lattice, "nn", out_mask=om))
+    np.testing.assert_array_equal(out, upsample(maps, mask, lattice, "nn", out_mask=om))
 
 
 @pytest.mark.parametrize("lattice", LATTICES)
@@ -104,7 +106,7 @@ def test_measured_spots_are_returned_exactly(lattice, method):
     mask = _tissue(lattice, drop=0.15, seed=2)
     rng = np.random.default_rng(4)
     maps = (rng.gamma(2.0, 2.0, (4,) + mask.shape) * mask).astype(np.float32)
-    out = bl.upsample(maps, mask, lattice, method)
+    out = upsample(maps, mask, lattice, method)
     sp, sq = np.nonzero(mask)
     np.testing.assert_array_equal(out[:, 2 * sp, 2 * sq], maps[:, sp, sq])
     assert out.dtype == np.float32 and out.shape == (4, 2 * mask.shape[0], 2 * mask.shape[1])
@@ -118,14 +120,14 @@ def test_outputs_only_inside_out_mask_and_values_outside_mask_ignored(lattice, m
     rng = np.random.default_rng(6)
     maps = (rng.random((3,) + mask.shape) * mask).astype(np.float32)
     om = enhanced_mask(mask, lattice) & (rng.random((2 * mask.shape[0], 2 * mask.shape[1])) < 0.6)
-    out = bl.upsample(maps, mask, lattice, method, out_mask=om)
+    out = upsample(maps, mask, lattice, method, out_mask=om)
     assert (out[:, ~om] == 0).all()
     assert (out[:, om] != 0).any()
     # garbage outside the mask changes nothing
     dirty = maps + (~mask) * rng.normal(50, 10, maps.shape).astype(np.float32)
-    np.testing.assert_array_equal(bl.upsample(dirty, mask, lattice, method, out_mask=om), out)
+    np.testing.assert_array_equal(upsample(dirty, mask, lattice, method, out_mask=om), out)
     # default out_mask is H(M)
-    full = bl.upsample(maps, mask, lattice, method)
+    full = upsample(maps, mask, lattice, method)
     assert (full[:, ~enhanced_mask(mask, lattice)] == 0).all()
 
 
@@ -140,7 +142,7 @@ def test_nedi_beats_nn_on_a_smooth_field(lattice):
     truth = np.stack([field(k, P / 2 * _scale(lattice), Q / 2) for k in range(3)])
 
     def rmse(method):
-        return float(np.sqrt(np.mean((bl.upsample(maps, mask, lattice, method)[:, P, Q] - truth) ** 2)))
+        return float(np.sqrt(np.mean((upsample(maps, mask, lattice, method)[:, P, Q] - truth) ** 2)))
 
     e_nn, e_nedi = rmse("nn"), rmse("nedi")
     assert e_nedi < 0.8 * e_nn, (e_nedi, e_nn)
@@ -171,17 +173,17 @@ def test_nedi_pass_matches_a_naive_loop():
     u, v = 12, 13
     img = rng.gamma(2.0, 1.0, (u, v)) + np.add.outer(np.arange(u), np.arange(v) ** 1.3) / 5
     valid = rng.random((u, v)) > 0.05
-    square, diamond = bl._windows(4)
+    square, diamond = nedi_mod._windows(4)
     # the windows: a 4 x 4 box, and the same box turned by 45 degrees
     full = lambda w: sorted((a[0] + b[0], a[1] + b[1]) for a in w[0] for b in w[1])  # noqa: E731
     assert full(square) == sorted((a, b) for a in range(-1, 3) for b in range(-1, 3))
     assert full(diamond) == sorted((a, b) for a in range(-3, 4) for b in range(-3, 4) if abs(a) + abs(b) <= 3 and (a + b) % 2)
-    stencils = [(bl._DIAG, bl._DIAG_N, bl._DIAG_PAIRS, square), (bl._CROSS, bl._CROSS_N, bl._CROSS_PAIRS, diamond)]
-    for parity, _, corners, neigh, pairs, window in bl._hex_stencils(4):
+    stencils = [(nedi_mod._DIAG, nedi_mod._DIAG_N, nedi_mod._DIAG_PAIRS, square), (nedi_mod._CROSS, nedi_mod._CROSS_N, nedi_mod._CROSS_PAIRS, diamond)]
+    for parity, _, corners, neigh, pairs, window in nedi_mod._hex_stencils(4):
         assert len(window[0]) == 18 and all((a + b + parity) % 2 == 0 for a, b in window[0])
         stencils.append((corners, neigh, pairs, window))
     for corners, neigh, pairs, window in stencils:
-        got, _ = bl._nedi_pass(img[None], valid, corners, neigh, pairs, window, 1e-3, 0.0, np.array([img.var()]))
+        got, _ = nedi_mod._nedi_pass(img[None], valid, corners, neigh, pairs, window, 1e-3, 0.0, np.array([img.var()]))
         checked = 0
         for o in np.ndindex(4, 4):
             o = (o[0] + 4, o[1] + 4)
@@ -195,14 +197,14 @@ def test_input_errors():
     mask = _tissue("square")
     maps = np.zeros((1,) + mask.shape, np.float32)
     with pytest.raises(InputError, match="method"):
-        bl.upsample(maps, mask, "square", "bicubic")
+        upsample(maps, mask, "square", "bicubic")
     with pytest.raises(InputError, match="out_mask"):
-        bl.upsample(maps, mask, "square", "linear", out_mask=np.ones(mask.shape, bool))
+        upsample(maps, mask, "square", "linear", out_mask=np.ones(mask.shape, bool))
     with pytest.raises(InputError, match="odd"):
-        bl.upsample(maps, np.ones_like(mask), "hex", "linear")
+        upsample(maps, np.ones_like(mask), "hex", "linear")
     with pytest.raises(InputError, match="lattice"):
-        bl.upsample(maps, mask, "triangle", "linear")
-    assert bl.METHODS == ("linear", "cubic", "nn", "nedi", "dist")
+        upsample(maps, mask, "triangle", "linear")
+    assert METHODS == ("linear", "cubic", "nn", "nedi", "dist")
 
 
 # --------------------------------------------------------------------------
@@ -229,7 +231,7 @@ def one_thread(monkeypatch):
 
 def test_dist_architecture_and_block_order():
     torch = pytest.importorskip("torch")
-    net = bl.DISTNet()
+    net = DISTNet()
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 7 and convs[0].in_channels == 1 and convs[-1].out_channels == 4
     assert sum(p.numel() for p in net.parameters()) == 187588
@@ -250,10 +252,10 @@ def test_dist_architecture_and_block_order():
 def test_dist_loss_falls_and_measured_spots_are_close(one_thread):
     pytest.importorskip("torch")
     maps, mask = _toy("square")
-    model = bl.train_dist(maps, mask, "square", epochs=20, seed=0, **DIST_KW)
+    model = train_dist(maps, mask, "square", epochs=20, seed=0, **DIST_KW)
     h = model.loss_history
     assert len(h) == 20 and h[-1] < 0.7 * h[0], h
-    out = bl.upsample(maps, mask, "square", "dist", model=model)
+    out = upsample(maps, mask, "square", "dist", model=model)
     assert (out[:, ~enhanced_mask(mask, "square")] == 0).all()
     # DIST re-predicts the measured spots: close to the input, not equal
     sp, sq = np.nonzero(mask)
@@ -265,9 +267,9 @@ def test_dist_same_seed_same_output_and_hex(one_thread):
     pytest.importorskip("torch")
     maps, mask = _toy("hex", n_genes=16, u=12, v=14)
     om = enhanced_mask(mask, "hex")
-    a = bl.upsample(maps, mask, "hex", "dist", epochs=2, seed=3, **DIST_KW)
-    b = bl.upsample(maps, mask, "hex", "dist", epochs=2, seed=3, **DIST_KW)
-    c = bl.upsample(maps, mask, "hex", "dist", epochs=2, seed=4, **DIST_KW)
+    a = upsample(maps, mask, "hex", "dist", epochs=2, seed=3, **DIST_KW)
+    b = upsample(maps, mask, "hex", "dist", epochs=2, seed=3, **DIST_KW)
+    c = upsample(maps, mask, "hex", "dist", epochs=2, seed=4, **DIST_KW)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert a.shape == (16, 24, 28) and a.dtype == np.float32

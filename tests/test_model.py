@@ -7,8 +7,11 @@ import pytest
 import torch
 
 from stentrans import InputError
-from stentrans.model import ModelConfig, StEnTrans, count_parameters, merge_2x2, sinusoidal_encoding
-from stentrans.train import TrainConfig, fit, load_checkpoint, model_from_checkpoint, predict
+from stentrans.models.paper.checkpoint import load_checkpoint, model_from_checkpoint
+from stentrans.models.paper.config import ModelConfig, TrainConfig
+from stentrans.models.paper.network import StEnTrans, count_parameters, merge_2x2, sinusoidal_encoding
+from stentrans.models.paper.tiles import predict
+from stentrans.models.paper.train import fit
 
 TINY = dict(patch_size=3, depth=2, heads=4)
 
@@ -139,7 +142,7 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path):
 
 @pytest.mark.parametrize("shape", [(33, 35), (100, 100), (316, 316), (97, 200), (61, 400)])
 def test_tiles_cover_the_map_aligned_to_patches_and_hex_parity(shape):
-    from stentrans.train import tiles
+    from stentrans.models.paper.tiles import tiles
 
     tl, ov = tiles(shape, 3, max_tokens=256)
     cover = np.zeros(shape, dtype=int)
@@ -156,7 +159,8 @@ def test_tiles_cover_the_map_aligned_to_patches_and_hex_parity(shape):
 def test_tile_offset_reproduces_the_whole_map_position_encoding():
     import torch
 
-    from stentrans.model import ModelConfig, StEnTrans
+    from stentrans.models.paper.config import ModelConfig
+    from stentrans.models.paper.network import StEnTrans
 
     torch.manual_seed(0)
     m = StEnTrans(ModelConfig(patch_size=3, depth=1, heads=2)).eval()
@@ -173,10 +177,10 @@ def test_tiled_prediction_matches_untiled_on_a_mid_size_grid():
     from stentrans.grid import to_grid
     from stentrans.lattice import enhanced_mask
     from stentrans.simulate import simulate
-    from stentrans.train import predict, tiles
+    from stentrans.models.paper.tiles import predict, tiles
 
     a = simulate("hex", n_genes=64, seed=3, size="visium")
-    res = st.tl.train(a, epochs=30, depth=2, heads=2, batch_size=64, progress=False, seed=0)
+    res = st.tl.train(a, variant="paper", epochs=30, depth=2, heads=2, batch_size=64, progress=False, seed=0)
     assert res.losses[-1] < res.losses[0]
     gd = to_grid(a)
     whole = predict(res.model, gd.maps)
@@ -190,7 +194,7 @@ def test_tiled_prediction_matches_untiled_on_a_mid_size_grid():
 
 def test_micro_batches_give_the_one_pass_gradient(monkeypatch):
     """Batches split into micro-batches (activation memory) train to the same weights."""
-    import stentrans.train as tr
+    import stentrans.models.paper.train as tr
     from stentrans.simulate import simulate
     from stentrans.grid import to_grid
 
@@ -211,7 +215,7 @@ def test_micro_batches_give_the_one_pass_gradient(monkeypatch):
 def test_cpu_shards_run_in_parallel_threads_and_do_not_change_the_numbers(monkeypatch):
     """CPU batches are computed as CPU_SHARDS parts in threads: the weights do not
     depend on the thread count, and equal one-pass training up to rounding."""
-    import stentrans.train as tr
+    import stentrans.models.paper.train as tr
     from stentrans.grid import to_grid
     from stentrans.simulate import simulate
 
@@ -252,7 +256,8 @@ def test_cpu_shards_run_in_parallel_threads_and_do_not_change_the_numbers(monkey
 
 @pytest.mark.parametrize("shape,lattice", [((61, 47), "square"), ((52, 70), "hex")])
 def test_crop_windows_keep_the_patch_grid_and_reach_the_far_edge(shape, lattice):
-    from stentrans.train import MAX_TRAIN_TOKENS, crop_side, crop_starts
+    from stentrans.models.paper.config import MAX_TRAIN_TOKENS
+    from stentrans.models.paper.tiles import crop_side, crop_starts
 
     assert crop_side(None, (13, 11), 3) is None  # melanoma-size maps: whole maps, as in the paper
     assert crop_side(0, (400, 400), 3) is None  # 0: never crop
@@ -276,7 +281,7 @@ def test_crop_windows_keep_the_patch_grid_and_reach_the_far_edge(shape, lattice)
 def test_training_on_random_windows_learns_is_deterministic_and_resumes(tmp_path, monkeypatch):
     """crop: one random window per batch, with the whole map's positions; same seed, same
     weights; an interrupted run resumes to the same weights."""
-    import stentrans.train as tr
+    import stentrans.models.paper.train as tr
 
     maps, mask = _waves(n=48, u=40, v=44, seed=5)
     mc = ModelConfig(**TINY)

@@ -6,14 +6,11 @@ import numpy as np
 import pytest
 
 from stentrans.lattice import downsample, kept_mask
-from stentrans.robust import (
-    RobustConfig,
-    augment_pairs,
-    fit_robust,
-    gavish_donoho_rank,
-    nc_upsample,
-    transforms,
-)
+from stentrans.models.robust.augment import augment_pairs, transforms
+from stentrans.models.robust.config import RobustConfig
+from stentrans.models.robust.context import gavish_donoho_rank
+from stentrans.models.robust.fit import fit_robust
+from stentrans.models.robust.ops import nc_upsample
 
 SENTINEL = 1.0e6
 
@@ -126,7 +123,7 @@ def test_nc_upsample_reproduces_constants_and_weights_neighbours_equally(lattice
     assert out.shape == (1, 12, 16)
     np.testing.assert_allclose(out.numpy()[0, 2:-2, 2:-2], 3.0, rtol=1e-5)
     # isotropic weights: the lattice neighbours (one spacing away, in doubled-grid offsets) weigh the same
-    from stentrans.robust import _kernel
+    from stentrans.models.robust.ops import _kernel
 
     k = _kernel(0.75, lattice).numpy()
     c = k.shape[0] // 2
@@ -146,7 +143,7 @@ def test_gavish_donoho_rank_finds_planted_rank():
 # the point of the variant: beat interpolation on spots never seen
 # ---------------------------------------------------------------------------
 def _nested_scores(adata):
-    from stentrans import baselines as bl
+    from stentrans.models.baselines.dispatch import upsample
     from stentrans.grid import to_grid
 
     gd = to_grid(adata)
@@ -157,7 +154,7 @@ def _nested_scores(adata):
     truth = G[:, P, Q].T.astype(np.float64)
     want = np.zeros((2 * DM.shape[0], 2 * DM.shape[1]), dtype=bool)
     want[P, Q] = True
-    lin = bl.upsample(DG, DM, lat, "linear", out_mask=want)[:, P, Q].T
+    lin = upsample(DG, DM, lat, "linear", out_mask=want)[:, P, Q].T
     res = fit_robust(DG, DM, lat, RobustConfig(seed=0), device="cpu", progress=False)
     rob = res.predict(DG, DM)[:, P, Q].T
     return _pcc_median(rob.astype(np.float64), truth), _pcc_median(lin.astype(np.float64), truth), res
@@ -231,7 +228,7 @@ def test_separable_kernel_equals_the_2d_gaussian(lattice, sigma):
     import torch
     import torch.nn.functional as F
 
-    from stentrans.robust import _kernel, _kernel_1d, nc_upsample
+    from stentrans.models.robust.ops import _kernel, _kernel_1d, nc_upsample
 
     kr, kc = _kernel_1d(sigma, lattice)
     k2 = _kernel(sigma, lattice)

@@ -1,0 +1,1 @@
+"""The paper's stEnTrans network: configuration, network, training, checkpoints, tiled prediction."""

@@ -1,0 +1,130 @@
+"""Settings of the robust variant (torch-free: the command line builds arguments from them)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..._errors import InputError
+
+__all__ = ["RobustConfig", "SCALES", "BASES", "POS", "LOSS_ON"]
+
+#: working scales of the genes
+SCALES = ("lognorm", "norm", "counts")
+#: base predictors
+BASES = ("nc", "nn", "zero")
+#: position encodings of the optional network
+POS = ("none", "absolute")
+#: where the network's loss is taken
+LOSS_ON = ("removed", "all")
+
+
+@dataclass
+class RobustConfig:
+    """Settings of the robust variant (see :mod:`stentrans.models.robust`).
+
+    Data and base
+    -------------
+    scale : ``"norm"`` (counts per ``target_sum``: library-size normalised),
+        ``"lognorm"`` (log1p of those) or ``"counts"`` (raw). Predictions
+        on the normalised scales are multiplied back by a library size
+        interpolated at every output position (raw counts out).
+    standardize : divide every gene by its sd (multiplied back afterwards).
+    rank : spot factors used to denoise each gene (0: none), or ``"auto"``:
+        ``k`` = the Gavish-Donoho hard threshold for singular values with
+        unknown noise (``omega(beta) * median singular value``) of the
+        standardised log1p-normalised spots x genes matrix of the maps given
+        to :func:`fit_robust` (at most ``rank_max``), then 0 or ``k``,
+        whichever the self-supervised task prefers (with ``sigma``).
+    rank_genes : at most this many genes (the most variable) define the factors.
+    base : ``"nc"`` normalised convolution, ``"nn"`` the paper's input copies,
+        ``"zero"`` no base.
+    sigma : Gaussian bandwidth of the base and of the library-size
+        interpolation, in lattice spacings of the input, or ``"auto"``.
+    sigma_grid, select_genes : ``sigma="auto"`` picks the bandwidth of the
+        grid whose base predicts best on the self-supervised task inside the
+        input (the four phases of ``D``: median PCC over ``select_genes``
+        random genes, raw counts, positions ``D`` removed), see
+        :func:`select_base`. Rank and bandwidth are chosen jointly.
+    net : train the transformer (False: the base alone, no training).
+
+    Network (stEnTrans blocks)
+    --------------------------
+    patch_size, depth, heads, mlp_ratio; pos : ``"none"`` or ``"absolute"``
+    (the paper's sinusoidal encoding over the token index).
+
+    Training
+    --------
+    phases : all four cosets of the down-sampling (else only offset (0, 0)).
+    flips : lattice symmetries (square: dihedral group; hex: row/column flips).
+    loss_on : ``"removed"`` (positions the down-sampling removed) or ``"all"``
+        in-tissue target positions.
+    epochs, steps_per_epoch, batch_size, lr, weight_decay.
+    max_genes : at most this many genes are used as training samples.
+    val_fraction, val_block, val_genes, patience : spatial-block validation.
+        The input's spots are cut into blocks of ``val_block`` x ``val_block``
+        lattice spacings; a ``val_fraction`` of the blocks is never a training
+        target. The self-supervised median PCC (raw counts, ``val_genes``
+        random genes) on those spots decides when to stop: after
+        ``patience`` epochs without improvement the best epoch's weights are
+        kept; epoch 0 is the base alone. Held-out *spots*, not genes: all
+        genes share the spots, so a network can memorise spot-level
+        structure of its training targets, which a gene hold-out would
+        reward.
+    seed : one seed for everything random.
+    keep_measured : measured spots keep their measured values in the output.
+    """
+
+    scale: str = field(default="norm", metadata={"help": "working scale: counts per target_sum (norm), log1p of those (lognorm) or raw counts", "choices": SCALES})
+    target_sum: float = field(default=1e4, metadata={"help": "library size of the normalised scales"})
+    standardize: bool = field(default=True, metadata={"help": "divide every gene by its sd (multiplied back afterwards)"})
+    rank: int | str = field(default="auto", metadata={"help": "spot factors that denoise each gene (0: none), or auto (Gavish-Donoho rank, then 0 or k by self-supervision)"})
+    rank_genes: int = field(default=3000, metadata={"help": "at most this many genes (the most variable) define the factors"})
+    base: str = field(default="nc", metadata={"help": "base predictor: normalised convolution (nc), the paper's input copies (nn) or none (zero)", "choices": BASES})
+    sigma: float | str = field(default="auto", metadata={"help": "Gaussian bandwidth of the base and the library-size interpolation (lattice spacings), or auto"})
+    rank_max: int = field(default=20, metadata={"help": "at most this many spot factors"})
+    sigma_grid: tuple = field(default=(0.5, 0.75, 1.0, 1.25), metadata={"help": "bandwidths tried by sigma=auto"})
+    select_genes: int = field(default=1000, metadata={"help": "random genes that score the rank/sigma candidates"})
+    net: bool = field(default=False, metadata={"help": "add the transformer correction (off by default: it did not help under the nested protocol)"})
+    patch_size: int = field(default=3, metadata={"help": "network: patch side"})
+    depth: int = field(default=4, metadata={"help": "network: transformer blocks"})
+    heads: int = field(default=4, metadata={"help": "network: attention heads"})
+    mlp_ratio: float = field(default=2.0, metadata={"help": "network: MLP hidden width / token width"})
+    pos: str = field(default="none", metadata={"help": "network: position encoding", "choices": POS})
+    phases: bool = field(default=True, metadata={"help": "training pairs from all four cosets of the down-sampling"})
+    flips: bool = field(default=True, metadata={"help": "training pairs from the lattice symmetries"})
+    loss_on: str = field(default="removed", metadata={"help": "loss on the positions the down-sampling removed, or on all in-tissue targets", "choices": LOSS_ON})
+    epochs: int = field(default=40, metadata={"help": "network: at most this many epochs"})
+    steps_per_epoch: int = field(default=20, metadata={"help": "network: optimiser steps per epoch"})
+    batch_size: int = field(default=64, metadata={"help": "network: genes per step"})
+    lr: float = field(default=1e-3, metadata={"help": "network: AdamW learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "network: AdamW weight decay"})
+    max_genes: int = field(default=1000, metadata={"help": "network: at most this many genes are training samples"})
+    val_fraction: float = field(default=0.25, metadata={"help": "network: fraction of spatial blocks held out for early stopping"})
+    val_block: int = field(default=3, metadata={"help": "network: side of the validation blocks (lattice spacings)"})
+    val_genes: int = field(default=500, metadata={"help": "network: random genes that score the validation"})
+    patience: int = field(default=8, metadata={"help": "network: epochs without improvement before stopping"})
+    seed: int = field(default=0, metadata={"help": "one seed for everything random"})
+    keep_measured: bool = field(default=True, metadata={"help": "measured spots keep their measured values in the output"})
+
+    def __post_init__(self):
+        if self.scale not in SCALES:
+            raise InputError(None, "scale", f"{self.scale!r}: must be one of {SCALES}")
+        if self.base not in BASES:
+            raise InputError(None, "base", f"{self.base!r}: must be one of {BASES}")
+        if self.pos not in POS:
+            raise InputError(None, "pos", f"{self.pos!r}: must be one of {POS}")
+        if self.loss_on not in LOSS_ON:
+            raise InputError(None, "loss_on", f"{self.loss_on!r}: must be 'removed' or 'all'")
+        if self.rank != "auto" and not (isinstance(self.rank, (int, np.integer)) and int(self.rank) >= 0):
+            raise InputError(None, "rank", f"{self.rank!r}: must be an integer >= 0 or 'auto'")
+        if self.sigma != "auto" and not (isinstance(self.sigma, (int, float, np.number)) and float(self.sigma) > 0):
+            raise InputError(None, "sigma", f"{self.sigma!r}: must be > 0 or 'auto'")
+        if not self.sigma_grid:
+            raise InputError(None, "sigma_grid", "must not be empty")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sigma_grid"] = list(self.sigma_grid)
+        return d

@@ -1,0 +1,279 @@
+"""Fitting the robust variant: the self-supervised choice of the base, then the optional network.
+
+Everything is derived from the maps passed to :func:`fit_robust`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..._errors import InputError
+from ..._utils import configure_threads, pick_device, set_seed
+from ...lattice import LATTICES, kept_mask
+from ...metrics import pcc
+from .augment import augment_pairs
+from .config import RobustConfig
+from .context import Context, prepare, spot_context, target_scale
+from .net import RobustNet, n_channels, net_channels
+from .ops import base_prediction
+from .result import RobustResult, predict_counts
+
+log = logging.getLogger("stentrans.robust")
+
+__all__ = ["select_base", "fit_robust"]
+
+
+class _Pair:
+    """One transform's tensors for a gene subset (training genes or validation genes)."""
+
+    def __init__(self, pair, genes, ctx_in, ctx_t, lattice, cfg, val_ids=None, role="train"):
+        pr = prepare(pair["input"][genes], ctx_in, cfg)
+        self.z = torch.from_numpy(pr.z)
+        self.r = torch.from_numpy(pr.r)
+        self.m = torch.from_numpy(pair["input_mask"])
+        tm = pair["target_mask"]
+        self.t = torch.from_numpy(target_scale(pair["target"][genes], tm, ctx_t.lib, pr.mu, pr.sd, cfg))
+        removed = tm & ~kept_mask(tm, lattice)
+        is_val = np.isin(pair["ids"], val_ids) & tm if val_ids is not None else np.zeros_like(tm)
+        lm = removed if cfg.loss_on == "removed" else tm
+        lm = lm & ~is_val
+        self.lm = torch.from_numpy(lm.astype(np.float32))
+        self.n_loss = int(lm.sum())
+        self.removed = removed & is_val if role == "val" else removed
+        self.counts = pair["target"][genes]
+        self.input_counts = pair["input"][genes]
+        self.ctx_in = ctx_in
+
+
+def _pair_contexts(pr, cfg, store: dict):
+    """Contexts of a pair's input and target, computed once per set of spots (``store``)."""
+    res = []
+    for mk, ik, gk, want_basis in ((pr["input_mask"], pr["input_ids"], pr["input"], True), (pr["target_mask"], pr["ids"], pr["target"], False)):
+        p, q = np.nonzero(mk)
+        sid = ik[p, q]
+        key = (want_basis,) + tuple(np.sort(sid).tolist())
+        if key not in store:
+            c = spot_context(gk, mk, cfg, basis=want_basis)
+            store[key] = (sid, c)
+            res.append(c)
+            continue
+        sid0, c0 = store[key]  # same spots in another arrangement: permute the rows
+        pos = np.empty(int(sid0.max()) + 1, dtype=np.int64)
+        pos[sid0] = np.arange(sid0.size)
+        rows = pos[sid]
+        lib = np.zeros(mk.shape)
+        p0, q0 = np.nonzero(c0.mask)
+        lib[p, q] = c0.lib[p0, q0][rows]
+        res.append(Context(mk, lib, None if c0.basis is None else c0.basis[rows]))
+    return tuple(res)
+
+
+def _batch(pairs: list[_Pair], idx_pair: int, genes: torch.Tensor, shape_in):
+    pr = pairs[idx_pair]
+    H, W = shape_in
+
+    def pad(a, h, w):
+        return F.pad(a, (0, w - a.shape[-1], 0, h - a.shape[-2]))
+
+    z = pad(pr.z[genes], H, W)
+    r = pad(pr.r[genes], H, W)
+    m = pad(pr.m.float(), H, W)
+    t = pad(pr.t[genes], 2 * H, 2 * W)
+    lm = pad(pr.lm, 2 * H, 2 * W)
+    return z, r, m, t, lm
+
+
+def _validate(net, val_pairs: list[_Pair], lattice, cfg) -> float:
+    """Median over genes of the PCC (raw counts) at the held-out spots, averaged over phases."""
+    meds = []
+    for pr in val_pairs:
+        if pr.removed.sum() < 3:
+            continue
+        pred = predict_counts(net, pr.input_counts * pr.m.numpy(), pr.ctx_in, lattice, cfg)
+        u, v = pr.removed.shape
+        p, q = np.nonzero(pr.removed)
+        r = pcc(pred[:, :u, :v][:, p, q].T.astype(np.float64), pr.counts[:, p, q].T.astype(np.float64))
+        if np.isfinite(r).any():
+            meds.append(np.nanmedian(r))
+    return float(np.mean(meds)) if meds else float("nan")
+
+
+def _val_spots(mask: np.ndarray, lattice: str, cfg: RobustConfig, rng) -> np.ndarray:
+    """Flat pixel ids of the spots in randomly chosen validation blocks."""
+    if cfg.val_fraction <= 0:
+        return np.zeros(0, dtype=np.int64)
+    b = max(1, int(cfg.val_block))
+    p, q = np.nonzero(mask)
+    bp, bq = p // b, q // (2 * b if lattice == "hex" else b)
+    blocks = np.unique(bp * 100003 + bq)
+    if blocks.size < 2:
+        return np.zeros(0, dtype=np.int64)
+    n_val = int(np.clip(round(cfg.val_fraction * blocks.size), 1, blocks.size - 1))
+    chosen = rng.choice(blocks, n_val, replace=False)
+    sel = np.isin(bp * 100003 + bq, chosen)
+    return np.sort(p[sel] * mask.shape[1] + q[sel])
+
+
+def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustConfig, seed: int = 0) -> tuple[RobustConfig, list[dict]]:
+    """Resolve ``rank``/``sigma`` = ``"auto"`` by self-supervision inside the input.
+
+    Candidates: ranks ``{0, k}`` with ``k`` the Gavish-Donoho rank of the
+    maps given (or the fixed rank), times ``sigma_grid`` (or the fixed
+    sigma). For every phase offset of ``D`` (no flips: the base is
+    symmetric), the base predictor (no network) is applied to ``D(T(G))``
+    with the candidate's rank and bandwidth and scored on the positions
+    ``D`` removed, against ``T(G)`` on raw counts: the median per-gene PCC
+    over ``select_genes`` random genes, averaged over the phases. The best
+    candidate wins (ties: the smaller rank, then the smaller sigma). Returns
+    the resolved config (integer rank, float sigma) and the score table.
+    """
+    from dataclasses import replace
+
+    if cfg.rank == "auto":
+        k = spot_context(maps, mask, cfg).rank
+        ranks = sorted({0, k})
+    else:
+        ranks = [int(cfg.rank)]
+    sigmas = [float(x) for x in cfg.sigma_grid] if cfg.sigma == "auto" else [float(cfg.sigma)]
+    if len(ranks) == 1 and len(sigmas) == 1:
+        return replace(cfg, rank=ranks[0], sigma=sigmas[0]), []
+    rng = np.random.default_rng(seed)
+    genes = np.sort(rng.permutation(maps.shape[0])[: cfg.select_genes])
+    meds = {(k, s): [] for k in ranks for s in sigmas}
+    for pair in augment_pairs(maps, mask, lattice, phases=True, flips=False):
+        tm = pair["target_mask"]
+        removed = tm & ~kept_mask(tm, lattice)
+        if removed.sum() < 3 or not pair["input_mask"].any():
+            continue
+        p, q = np.nonzero(removed)
+        truth = pair["target"][genes][:, p, q].T.astype(np.float64)
+        ctx = spot_context(pair["input"], pair["input_mask"], replace(cfg, rank=max(ranks)))
+        u, v = removed.shape
+        for k in ranks:
+            ck = Context(ctx.mask, ctx.lib, None if (ctx.basis is None or k == 0) else ctx.basis[:, :k])
+            for s in sigmas:
+                out = predict_counts(None, pair["input"][genes], ck, lattice, replace(cfg, rank=k, sigma=s, keep_measured=False))
+                r = pcc(out[:, :u, :v][:, p, q].T.astype(np.float64), truth)
+                if np.isfinite(r).any():
+                    meds[(k, s)].append(float(np.nanmedian(r)))
+    table = [{"rank": int(k), "sigma": s, "median_pcc": float(np.mean(v)) if v else float("nan")} for (k, s), v in meds.items()]
+    if all(not np.isfinite(d["median_pcc"]) for d in table):
+        raise InputError(None, "mask", "too few spots to choose rank/sigma by self-supervision")
+    best = max(table, key=lambda d: (np.nan_to_num(d["median_pcc"], nan=-np.inf), -d["rank"], -d["sigma"]))
+    log.info("self-supervised base: rank %d, sigma %g (median PCC %.4f)", best["rank"], best["sigma"], best["median_pcc"])
+    return replace(cfg, rank=best["rank"], sigma=best["sigma"]), table
+
+
+def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustConfig | None = None, device="auto", progress: bool = True) -> RobustResult:
+    """Fit the robust variant on the maps given (self-supervised, pairs ``(D(T(G)), T(G))``).
+
+    Parameters
+    ----------
+    maps, mask
+        ``(n_genes, u, v)`` raw counts and the ``(u, v)`` in-tissue mask: the
+        observed data. Nothing else is used.
+    lattice
+        ``"square"`` or ``"hex"``.
+    config
+        :class:`RobustConfig`.
+
+    Returns
+    -------
+    :class:`RobustResult`; ``result.predict(maps, mask)`` gives ``(n, 2u, 2v)``.
+    """
+    cfg = config or RobustConfig()
+    if lattice not in LATTICES:
+        raise InputError(None, "lattice", f"must be one of {LATTICES}, got {lattice!r}")
+    maps = np.asarray(maps, dtype=np.float32)
+    mask = np.asarray(mask, dtype=bool)
+    if maps.ndim != 3 or maps.shape[1:] != mask.shape:
+        raise InputError(None, "maps", f"expected (n_genes, u, v) matching mask {mask.shape}, got {maps.shape}")
+    if maps.shape[0] == 0:
+        raise InputError(None, "genes", "no gene maps to train on")
+    if not mask.any():
+        raise InputError(None, "mask", "no in-tissue spots")
+    maps = maps * mask
+    t0 = time.perf_counter()
+    dev = pick_device(device)
+    configure_threads(dev)
+    set_seed(cfg.seed)
+    cfg, selection = select_base(maps, mask, lattice, cfg, seed=cfg.seed)
+    ctx_full = spot_context(maps, mask, cfg)
+    res = RobustResult(cfg, lattice, None, ctx_full, tuple(mask.shape), device=str(dev), selection=selection)
+    if not cfg.net:
+        res.seconds = time.perf_counter() - t0
+        return res
+    rng = np.random.default_rng(cfg.seed)
+    n = maps.shape[0]
+    # genes: held out for early stopping, and training samples
+    train_genes = np.sort(rng.permutation(n)[: cfg.max_genes])
+    val_genes = np.sort(rng.permutation(n)[: cfg.val_genes])
+    val_ids = _val_spots(mask, lattice, cfg, rng)
+    # one transform at a time: only the training / validation genes are kept
+    pairs, val_pairs, store = [], [], {}
+    for pr in augment_pairs(maps, mask, lattice, cfg.phases, cfg.flips):
+        if not pr["input_mask"].any() or not (pr["target_mask"] & ~kept_mask(pr["target_mask"], lattice)).any():
+            continue
+        ci, ct = _pair_contexts(pr, cfg, store)
+        tp = _Pair(pr, train_genes, ci, ct, lattice, cfg, val_ids)
+        if tp.n_loss > 0:
+            pairs.append(tp)
+        if val_ids.size and pr["name"].startswith("id+"):
+            vp = _Pair(pr, val_genes, ci, ct, lattice, cfg, val_ids, role="val")
+            if vp.removed.any():
+                val_pairs.append(vp)
+    if not pairs:
+        raise InputError(None, "mask", "too few spots: down-sampling the input leaves no training target outside the validation blocks")
+    shape_in = (max(p.z.shape[1] for p in pairs), max(p.z.shape[2] for p in pairs))
+    res.n_pairs, res.n_train_genes, res.n_val_genes, res.n_val_spots = len(pairs), len(train_genes), len(val_genes), int(val_ids.size)
+    net = RobustNet(cfg, n_channels(cfg)).to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(int(cfg.seed))
+    best = (_validate(net, val_pairs, lattice, cfg) if val_pairs else -np.inf, 0, copy.deepcopy(net.state_dict()))
+    res.history.append({"epoch": 0, "loss": float("nan"), "val": best[0]})
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(1, cfg.epochs + 1), desc="robust", unit="epoch", disable=not progress)
+    ng = len(train_genes)
+    bs = min(cfg.batch_size, ng)
+    epoch = 0
+    for epoch in bar:
+        net.train()
+        tot, cnt = 0.0, 0
+        for _ in range(cfg.steps_per_epoch):
+            ip = int(torch.randint(len(pairs), (1,), generator=gen))
+            genes = torch.randperm(ng, generator=gen)[:bs]
+            z, r, m, t, lm = (a.to(dev) for a in _batch(pairs, ip, genes, shape_in))
+            base = base_prediction(z, r, m, lattice, cfg)
+            out = net(net_channels(z, r, m, cfg), base)
+            loss = (((out - t) ** 2) * lm).sum() / (lm.sum() * out.shape[0]).clamp_min(1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot += float(loss.detach())
+            cnt += 1
+        val = _validate(net, val_pairs, lattice, cfg) if val_pairs else float("nan")
+        res.history.append({"epoch": epoch, "loss": tot / max(cnt, 1), "val": val})
+        bar.set_postfix(loss=f"{tot / max(cnt, 1):.4g}", val=f"{val:.4f}")
+        if val_pairs:
+            if val > best[0]:
+                best = (val, epoch, copy.deepcopy(net.state_dict()))
+            elif epoch - best[1] >= cfg.patience:
+                break
+    bar.close()
+    if val_pairs:
+        net.load_state_dict(best[2])
+        res.best_epoch = best[1]
+    else:
+        res.best_epoch = epoch
+    net.eval()
+    res.net = net
+    res.epochs_run = epoch
+    res.seconds = time.perf_counter() - t0
+    return res
