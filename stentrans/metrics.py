@@ -2,13 +2,19 @@
 
 * :func:`pcc`: per-gene Pearson correlation between predictions and truth
   (the paper's score), NaN where either side is constant.
+* :func:`cross_correlation`: Pearson correlation of every column of one
+  matrix with every column of another (e.g. two sets of maps over shared spots).
+* :func:`spearman`: Spearman rank correlation of two vectors.
+* :func:`log_normalize`: the log-normalised scale some scores use
+  (``log1p`` of counts normalised to a common library size).
+* :func:`spearman_brown`: reliability of the sum of two halves from their correlation.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pcc"]
+__all__ = ["pcc", "cross_correlation", "spearman", "log_normalize", "spearman_brown"]
 
 
 def pcc(pred, truth) -> np.ndarray:
@@ -52,3 +58,67 @@ def pcc(pred, truth) -> np.ndarray:
             r[(nx == 0) | (ny == 0)] = np.nan
             out[ok] = np.clip(r, -1.0, 1.0)
     return out[0] if vec else out
+
+
+def cross_correlation(a, b) -> np.ndarray:
+    """Pearson correlation of every column of ``a`` with every column of ``b``.
+
+    Parameters
+    ----------
+    a, b
+        ``(n, p)`` and ``(n, q)`` arrays whose rows are the same observations
+        (e.g. spots shared by two data sets).
+
+    Returns
+    -------
+    ``(p, q)`` array: entry ``(i, j)`` is the correlation of ``a[:, i]`` and
+    ``b[:, j]``. Each column is standardised with its population standard
+    deviation; a constant column stays centred at 0 and correlates 0 with
+    everything.
+    """
+    A = np.asarray(a)
+    B = np.asarray(b)
+    A = (A - A.mean(0)) / np.where(A.std(0) > 0, A.std(0), 1)
+    B = (B - B.mean(0)) / np.where(B.std(0) > 0, B.std(0), 1)
+    return A.T @ B / A.shape[0]
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation of two vectors (:func:`scipy.stats.spearmanr`)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y)[0])
+
+
+def log_normalize(values, target: float) -> np.ndarray:
+    """``log1p(x / l * target)`` per row, ``l`` the row's sum (its library size).
+
+    Parameters
+    ----------
+    values
+        ``(n_spots, n_genes)`` non-negative values (counts, or predictions
+        clipped at 0); the library size ``l`` of a spot is the sum over the
+        columns given.
+    target
+        The common library size every row is scaled to.
+
+    Returns
+    -------
+    float64 array of the same shape; rows with ``l == 0`` are 0.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    lib = x.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = np.where(lib > 0, x / np.where(lib > 0, lib, 1.0) * float(target), 0.0)
+    return np.log1p(scaled)
+
+
+def spearman_brown(r) -> np.ndarray:
+    """``sqrt(2 r / (1 + r))``: the correlation a perfect predictor reaches, from the correlation ``r`` of two halves.
+
+    0 where ``r <= 0``; NaN where ``r`` is NaN.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = 2.0 * r / (1.0 + r)
+    return np.where(np.isnan(r), np.nan, np.sqrt(np.clip(rel, 0.0, None)))

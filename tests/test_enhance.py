@@ -16,12 +16,12 @@ import pytest
 import scanpy as sc
 
 import stentrans as st
-from stentrans.enhance import build_enhanced, enhance, write_h5ad
+from stentrans.tl import build_enhanced, enhance, write_h5ad
 from stentrans.grid import to_grid
 from stentrans.lattice import enhanced_mask
 from stentrans.simulate import simulate
 
-TINY = dict(epochs=3, depth=1, batch_size=64, seed=0, progress=False)
+TINY = dict(method="stentrans", epochs=3, depth=1, batch_size=64, seed=0, progress=False)
 
 
 def _check_contract(enh, measured):
@@ -128,7 +128,7 @@ def test_enhance_real_data_plots(shared_data, tmp_path, name):
     a = st.read(shared_data / name)
     a = st.pp.qc(a, min_spot_fraction=0.3)
     a = a[:, :64].copy()
-    enh = enhance(a, st.tl.train(a, epochs=1, depth=1, batch_size=64, progress=False), progress=False)
+    enh = enhance(a, st.tl.train(a, method="stentrans", epochs=1, depth=1, batch_size=64, progress=False), progress=False)
     _check_contract(enh, a)
     path = write_h5ad(enh, tmp_path / "enh.h5ad")
     back = ad.read_h5ad(path)
@@ -177,7 +177,7 @@ def test_enhance_robust_variant(tmp_path, lattice):
 def test_streamed_enhancement_equals_in_memory(tmp_path, variant):
     """out_path streams X to the file one gene chunk at a time; same file contents as in memory."""
     a = simulate("hex", n_genes=70, seed=2, size="st")
-    kw = {"variant": "robust"} if variant == "robust" else dict(epochs=2, depth=1, heads=2, batch_size=32)
+    kw = {"variant": "robust"} if variant == "robust" else dict(method="stentrans", epochs=2, depth=1, heads=2, batch_size=32)
     res = st.tl.train(a, progress=False, seed=0, **kw)
     mem = enhance(a, res, progress=False, chunk=16)
     path = enhance(a, res, progress=False, chunk=16, out_path=tmp_path / "s.h5ad")
@@ -190,3 +190,89 @@ def test_streamed_enhancement_equals_in_memory(tmp_path, variant):
     np.testing.assert_allclose(disk.obsm["spatial"], mem.obsm["spatial"])
     assert disk.uns["stentrans"]["streamed"] and disk.uns["stentrans"]["enhance_seconds"] > 0
     assert disk.uns["stentrans"]["n_imputed"] == mem.uns["stentrans"]["n_imputed"]
+
+
+def test_one_default_method_in_train_and_enhance():
+    from stentrans.models import registry
+
+    a = simulate("square", n_genes=30, seed=6, size="st")
+    fitted = st.tl.train(a, progress=False)
+    assert fitted.method == registry.DEFAULT_METHOD
+    e1 = enhance(a, progress=False)  # fitted inside, the same default
+    e2 = enhance(a, fitted, progress=False)
+    assert e1.uns["stentrans"]["method"] == e2.uns["stentrans"]["method"] == registry.DEFAULT_METHOD
+    np.testing.assert_array_equal(e1.X, e2.X)
+    # the older keyword: variant="paper" is the paper's network
+    assert st.tl.train(a, variant="paper", **{k: v for k, v in TINY.items() if k != "method"}).method == registry.PAPER_METHOD
+    with pytest.raises(st.InputError, match="variant"):
+        st.tl.train(a, method="robust", variant="paper")
+    with pytest.raises(st.InputError, match="unknown method"):
+        st.tl.train(a, method="bogus")
+
+
+def test_enhance_with_any_registry_method():
+    from stentrans.models import registry
+
+    a = simulate("hex", n_genes=6, seed=7, size="st")
+    enh = enhance(a, "linear", progress=False, chunk=4)
+    assert enh.uns["stentrans"]["method"] == "linear"
+    gd = to_grid(a)
+    H = enhanced_mask(gd.mask, "hex")
+    want = registry.make("linear").fit(gd.maps, gd.mask, "hex").predict(gd.maps, gd.mask, H)[:, H].T
+    np.testing.assert_array_equal(enh.X, np.maximum(want, 0))
+    assert enhance(a, method="linear", progress=False).uns["stentrans"]["method"] == "linear"
+
+
+def test_cli_arguments_come_from_the_config_dataclasses():
+    import dataclasses
+
+    from stentrans.cli import build_parser
+    from stentrans.cli.enhance import _settings
+    from stentrans.models import registry
+    from stentrans.models.paper.config import ModelConfig, TrainConfig
+    from stentrans.models.robust.config import RobustConfig
+
+    p = build_parser()
+    args = p.parse_args(["enhance", "in.h5ad", "-o", "out.h5ad"])
+    assert args.variant is None and args.chunk == 512
+    paper = {**dataclasses.asdict(ModelConfig()), **dataclasses.asdict(TrainConfig())}
+    paper.pop("seed")
+    assert _settings(args, "stentrans") == paper
+    robust = dataclasses.asdict(RobustConfig())
+    robust.pop("seed")
+    assert _settings(args, "robust") == robust
+    assert _settings(args, "linear") == {}
+    # today's flag names
+    args = p.parse_args(["train", "in.h5ad", "-o", "m.pt", "--no-pos", "--no-res", "--betas", "0.4", "0.5", "--robust-net", "--variant", "paper", "--crop", "12", "--seed", "3"])
+    s = _settings(args, "stentrans")
+    assert (s["use_pos"], s["use_res"], s["betas"], s["crop"], args.seed) == (False, False, (0.4, 0.5), 12, 3)
+    assert _settings(args, "robust")["net"] is True
+    variant = next(a for a in p._subparsers._group_actions[0].choices["enhance"]._actions if a.dest == "variant")
+    assert variant.choices == ["paper", *registry.METHODS]
+
+
+def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
+    """``is_lost`` is always in the contract; filling lost spots streams to the same file as in memory."""
+    a = simulate("square", n_genes=10, seed=7)
+    fitted = st.tl.train(a, "linear", progress=False)
+    plain = enhance(a, fitted, progress=False)
+    assert plain.obs["is_lost"].dtype == bool and not plain.obs["is_lost"].any()
+    prov = plain.uns["stentrans"]
+    assert prov["fill_lost"] == "none" and prov["n_lost"] == 0 and np.asarray(prov["lost"]).shape == (0, 2)
+    back = ad.read_h5ad(write_h5ad(plain, tmp_path / "plain.h5ad"))
+    assert back.uns["stentrans"]["fill_lost"] == "none" and not back.obs["is_lost"].any()
+    # the default leaves the enhanced spots as before lost spots existed
+    gd = to_grid(a)
+    assert plain.n_obs == enhanced_mask(gd.mask, "square").sum()
+    filled = enhance(a, fitted, progress=False, fill_lost="auto")
+    assert filled.uns["stentrans"]["n_lost"] == int(filled.obs["is_lost"].sum()) > 0
+    assert filled.uns["stentrans"]["n_imputed"] == int(filled.obs["is_imputed"].sum())
+    path = enhance(a, fitted, progress=False, fill_lost="auto", out_path=tmp_path / "filled.h5ad")
+    streamed = ad.read_h5ad(path)
+    np.testing.assert_array_equal(streamed.X, filled.X)
+    assert streamed.obs_names.equals(filled.obs_names)
+    np.testing.assert_array_equal(streamed.obs["is_lost"].to_numpy(), filled.obs["is_lost"].to_numpy())
+    np.testing.assert_array_equal(streamed.uns["stentrans"]["lost"], filled.uns["stentrans"]["lost"])
+    assert streamed.uns["stentrans"]["fill_lost"] == "auto"
+    with pytest.raises(st.InputError, match="'sometimes'"):
+        enhance(a, fitted, progress=False, fill_lost="sometimes")

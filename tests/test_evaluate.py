@@ -11,9 +11,11 @@ import pytest
 import scipy.sparse as sp
 from scipy.stats import pearsonr
 
-from stentrans import evaluate as ev
 from stentrans import plotting
-from stentrans.evaluate import ablation_table, evaluate, pcc, summarize
+from stentrans.metrics import pcc
+from stentrans.report import ablation_table, summarize, to_markdown
+from stentrans.tl._evaluate import PER_GENE_COLUMNS, evaluate
+from stentrans.tl._protocols import ProtocolData
 from stentrans.lattice import enhanced_mask, kept_mask
 
 TINY = dict(depth=1, heads=4, patch_size=3)
@@ -87,7 +89,7 @@ def test_summary_mean_sd_over_seeds():
     for seed, vals in enumerate([[0.1, 0.5, 0.9], [0.2, 0.4, np.nan], [0.3, 0.3, 0.3]]):
         for g, v in enumerate(vals):
             rows.append(("g%d" % g, "stentrans", "nested", seed, v, 10))
-    pg = pd.DataFrame(rows, columns=ev.PER_GENE_COLUMNS)
+    pg = pd.DataFrame(rows, columns=PER_GENE_COLUMNS)
     s = summarize(pg)
     meds = [0.5, 0.3, 0.3]
     assert list(s.columns) == ["method", "protocol", "median_seed0", "median_seed1", "median_seed2", "mean", "sd", "n_genes", "n_excluded", "n_spots"]
@@ -102,12 +104,12 @@ def test_ablation_table_and_markdown():
     for m, base in [("stentrans", 0.6), ("stentrans-nopos", 0.5), ("stentrans-nores", 0.4), ("stentrans-noposres", 0.3), ("linear", 0.2)]:
         for seed, d in enumerate([-0.01, 0.0, 0.01]):
             rows += [("g0", m, "nested", seed, base + d, 4), ("g1", m, "nested", seed, base + d, 4)]
-    s = summarize(pd.DataFrame(rows, columns=ev.PER_GENE_COLUMNS))
+    s = summarize(pd.DataFrame(rows, columns=PER_GENE_COLUMNS))
     t = ablation_table(s)
     assert list(t.columns) == ["protocol", "stEnTrans", "w/o Pos", "w/o Res", "w/o Pos & Res", "n_genes"]
     assert t.loc[0, "stEnTrans"] == "0.600 ± 0.010"
     assert t.loc[0, "w/o Pos & Res"] == "0.300 ± 0.010"
-    md = ev.to_markdown(t)
+    md = to_markdown(t)
     assert md.splitlines()[0].startswith("| protocol | stEnTrans |") and "0.400 ± 0.010" in md
 
 
@@ -117,8 +119,9 @@ def test_ablation_table_and_markdown():
 @pytest.mark.parametrize("lattice", ["square", "hex"])
 def test_nested_never_sees_removed_spots(lattice, monkeypatch):
     """Removed spots set to a huge sentinel: no input changes, no prediction changes."""
-    import stentrans.baselines as bl
-    import stentrans.train as tr
+    # every method is reached through its registry enhancer: spy on what they call
+    import stentrans.models.baselines.enhancer as bl
+    import stentrans.models.paper.enhancer as tr
 
     a = toy(lattice, n_genes=6)
     from stentrans.grid import to_grid
@@ -133,7 +136,7 @@ def test_nested_never_sees_removed_spots(lattice, monkeypatch):
     b.X = sp.csr_matrix(X)
 
     seen = []
-    real_fit, real_up = tr.fit, bl.upsample
+    real_fit, real_up = tr.fit_network, bl.upsample
 
     def spy_fit(maps, mask, *args, **kw):
         seen.append(("fit", float(np.max(maps))))
@@ -143,7 +146,7 @@ def test_nested_never_sees_removed_spots(lattice, monkeypatch):
         seen.append(("upsample", float(np.max(maps))))
         return real_up(maps, mask, *args, **kw)
 
-    monkeypatch.setattr(tr, "fit", spy_fit)
+    monkeypatch.setattr(tr, "fit_network", spy_fit)
     monkeypatch.setattr(bl, "upsample", spy_up)
     methods = ("stentrans", "dist", "linear", "cubic", "nn", "nedi")
     kw = dict(protocol="nested", methods=methods, seeds=(0,), epochs=2, model_kwargs=TINY, baseline_kwargs=FAST_DIST, progress=False, keep_genes=list(a.var_names), device="cpu")
@@ -162,7 +165,7 @@ def test_nested_never_sees_removed_spots(lattice, monkeypatch):
 
 
 def test_per_gene_table_and_spots(monkeypatch):
-    import stentrans.train as tr
+    import stentrans.models.paper.enhancer as tr
 
     a = toy("square", n_genes=10)
     a.X = a.X.toarray()
@@ -174,8 +177,8 @@ def test_per_gene_table_and_spots(monkeypatch):
     n_in = int(gd.mask.sum())
     n_rem = int((gd.mask & ~kept_mask(gd.mask, "square")).sum())
     trained = []
-    real_fit = tr.fit
-    monkeypatch.setattr(tr, "fit", lambda maps, *x, **k: trained.append(maps.shape) or real_fit(maps, *x, **k))
+    real_fit = tr.fit_network
+    monkeypatch.setattr(tr, "fit_network", lambda maps, *x, **k: trained.append(maps.shape) or real_fit(maps, *x, **k))
     res = evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("stentrans", "linear", "nn"), seeds=(0, 1), epochs=2, model_kwargs=TINY, progress=False, device="cpu")
     pg, s = res["per_gene"], res["summary"]
     assert list(pg.columns) == ["gene", "method", "protocol", "seed", "pcc", "n_spots"]
@@ -229,7 +232,7 @@ def test_truth_positions_and_gene_columns_match():
     a.X = sp.csr_matrix(X)
     b = pp.qc(a, min_spot_fraction=0.01)
     assert "gene_0004" not in b.var_names
-    d = ev._Data(b, None, None)
+    d = ProtocolData(b, None, None)
     Pf, Qf, mean, counts = d.fine()
     rows, cols = d.grid.up().coords(Pf, Qf)
     gene_no = np.array([int(g[5:]) for g in d.genes])
@@ -259,7 +262,7 @@ def test_truth_protocol_scores_new_fine_positions(truth_run):
     a, res = truth_run
     pg, s = res["per_gene"], res["summary"].set_index(["method", "protocol"])
     t = a.uns["truth"]
-    d = ev._Data(a, None, None)
+    d = ProtocolData(a, None, None)
     H = enhanced_mask(d.M, "square")
     up = d.grid.up()
     P = np.rint((np.asarray(t["array_row"]) - up.row0) / up.step).astype(int)
@@ -323,8 +326,8 @@ def test_cli_writes_files(tmp_path, monkeypatch):
     from stentrans import cli
     from stentrans.simulate import simulate
 
-    if "stentrans.evaluate" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "stentrans.evaluate"])
+    if "stentrans.cli.evaluate" not in cli.COMMAND_MODULES:
+        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "stentrans.cli.evaluate"])
     a = simulate("square", n_genes=12, seed=0, shape=(12, 12))
     path = tmp_path / "sim.h5ad"
     a.write_h5ad(path)
@@ -358,3 +361,85 @@ def test_robust_variant_beats_interpolation_on_unseen_spots_and_truth(lattice):
     for protocol in ("nested", "truth"):
         best = max(med[(protocol, m)] for m in ("linear", "cubic", "nn", "nedi"))
         assert med[(protocol, "robust")] > best + 0.05, med.round(3).to_dict()
+
+
+# ---------------------------------------------------------------------------
+# protocols as data, methods from the registry
+# ---------------------------------------------------------------------------
+def test_protocols_are_data_and_a_new_one_is_one_entry(monkeypatch):
+    from stentrans.tl import _protocols as pr
+
+    assert pr.SCORE_NAMES == {
+        "paper": ("paper", "paper-removed"),
+        "nested": ("nested",),
+        "heldout-genes": ("heldout-genes", "heldout-genes-removed"),
+        "truth": ("truth", "truth-counts"),
+        "realtruth": ("realtruth", "realtruth-log", "realtruth-denoise"),
+    }
+    assert pr.as_protocols("all", has_truth=False) == ["paper", "nested", "heldout-genes"]
+    assert pr.as_protocols("all", has_truth=True)[-1] == "truth"
+    assert pr.as_protocols("all", has_truth=True, has_finer=True)[-2:] == ["truth", "realtruth"]
+    # one entry: the nested input, scored over every in-tissue spot
+    monkeypatch.setitem(pr.PROTOCOLS, "nested-all", pr.Protocol("nested-all", train="DG", given="DG", positions="M", scores=(pr.Score("nested-all"),)))
+    a = toy("square", n_genes=4)
+    res = evaluate(a, protocol="nested-all,nested", methods=("linear", "nn"), seeds=(0,), progress=False)
+    pg = res["per_gene"]
+    from stentrans.grid import to_grid
+
+    gd = to_grid(a)
+    assert set(pg["protocol"]) == {"nested-all", "nested"}
+    assert (pg.loc[pg.protocol == "nested-all", "n_spots"] == gd.mask.sum()).all()
+    # same predictions, scored over more spots: the removed spots' values are the nested ones
+    assert list(res["summary"]["protocol"].unique()) == ["nested", "nested-all"]
+
+
+def test_fits_once_per_data_and_seed_and_predicts_deterministic_methods_once(monkeypatch):
+    import stentrans.models.baselines.enhancer as be
+
+    fits, predicts = [], []
+    real_fit, real_predict = be.DISTEnhancer.fit, be.InterpolationFitted.predict
+    monkeypatch.setattr(be.DISTEnhancer, "fit", lambda self, maps, *a, seed=0, **k: fits.append((maps.shape, seed)) or real_fit(self, maps, *a, seed=seed, **k))
+    monkeypatch.setattr(be.InterpolationFitted, "predict", lambda self, *a, **k: predicts.append(self.method) or real_predict(self, *a, **k))
+    a = toy("hex", n_genes=5)
+    evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("dist", "linear"), seeds=(0, 1), baseline_kwargs=FAST_DIST, progress=False, device="cpu")
+    # DIST learns from the maps it is given, D(G) in all three protocols: one fit per seed
+    assert [s for _, s in fits] == [0, 1]
+    assert predicts == ["linear"]  # deterministic: one prediction of every gene, reused
+
+
+def test_methods_and_defaults_come_from_the_registry():
+    from stentrans.cli import build_parser
+    from stentrans.models import registry
+    from stentrans.models.paper.config import TrainConfig
+
+    a = toy("square", n_genes=4)
+    res = evaluate(a, methods=("linear",), seeds=1, progress=False)
+    assert res["info"]["epochs"] == TrainConfig().epochs  # the one default, TrainConfig's
+    assert res["info"]["protocols"] == ["nested"] and res["info"]["seeds"] == [0]
+    with pytest.raises(Exception) as err:
+        evaluate(a, methods=("linear", "bogus"), progress=False)
+    assert all(m in str(err.value) for m in registry.METHODS)
+    args = build_parser().parse_args(["evaluate", "x", "-o", "y"])
+    assert args.methods == ",".join(registry.DEFAULT_EVAL_METHODS)
+    assert args.epochs == TrainConfig().epochs and args.seeds == 3 and args.protocol == "nested"
+
+
+def test_format_pm():
+    from stentrans.report import format_pm
+
+    assert format_pm(0.63612, 0.0181) == "0.636 ± 0.018"
+    assert format_pm(0.5, float("nan")) == "0.500"
+    assert format_pm(float("nan"), 0.1) == "NA"
+    assert format_pm(0.5, 0.25, digits=1) == "0.5 ± 0.2"
+
+
+def test_realtruth_needs_a_truth_and_other_protocols_are_unchanged_by_one():
+    """``realtruth`` without ``truth=`` is a one-line error; a truth given to other protocols changes nothing."""
+    from stentrans import InputError
+
+    a = toy("hex", n_genes=4)
+    with pytest.raises(InputError, match="realtruth"):
+        evaluate(a, protocol="realtruth", methods=("linear",), seeds=(0,), progress=False)
+    res = evaluate(a, protocol="nested,paper", methods=("linear", "nn"), seeds=(0,), progress=False)
+    assert "fraction_of_ceiling" not in res["summary"].columns
+    assert set(res["per_gene"]["method"]) == {"linear", "nn"}

@@ -15,22 +15,11 @@ from sklearn.metrics import adjusted_rand_score
 
 from stentrans import InputError
 from stentrans.lattice import enhanced_mask
-from stentrans.patterns import (
-    enrich_families,
-    family_representative,
-    new_terms,
-    pair_families,
-    pattern_families,
-    plot_family_summary,
-    plot_new_terms,
-    plot_ranked_genes,
-    read_gmt,
-    register_cli,
-    run_patterns,
-)
-from stentrans.sepal import _physical, sepal
+from stentrans import pl
+from stentrans.cli.patterns import register_cli
+from stentrans.tl import enrich_families, family_representative, new_terms, pair_families, pattern_families, read_gmt, run_patterns, sepal_scores
 
-from test_sepal import make_synthetic
+from test_sepal import make_synthetic, positions
 
 
 def fake_enhanced(adata) -> ad.AnnData:
@@ -46,7 +35,7 @@ def fake_enhanced(adata) -> ad.AnnData:
     M[r - r0, c - c0] = True
     P, Q = np.nonzero(enhanced_mask(M, lat))
     er, ec = r0 + P / 2.0, c0 + Q / 2.0
-    near = cKDTree(_physical(r, c, lat)).query_ball_point(_physical(er, ec, lat), 0.75)
+    near = cKDTree(positions(r, c, lat)).query_ball_point(positions(er, ec, lat), 0.75)
     X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
     Y = np.stack([X[j].mean(0) for j in near]).astype(np.float32)
     e = ad.AnnData(
@@ -61,13 +50,13 @@ def fake_enhanced(adata) -> ad.AnnData:
 @pytest.fixture(scope="module")
 def square():
     a = make_synthetic("square", n=30, tissue_radius=0.36, hole=True)
-    return a, sepal(a)
+    return a, sepal_scores(a)
 
 
 @pytest.fixture(scope="module")
 def hexa():
     a = make_synthetic("hex", n=30)
-    return a, sepal(a)
+    return a, sepal_scores(a)
 
 
 def _write_gmt(path, sets):
@@ -208,7 +197,7 @@ def test_plots_hex_and_square(hexa, tmp_path):
 
     a, r = hexa
     e = fake_enhanced(a[:, list(r.index[:3])].copy())
-    fig = plot_ranked_genes(a, r, e, sepal(e), n=2)
+    fig = pl.ranked_genes(a, r, e, sepal_scores(e), n=2)
     polys = [c for ax in fig.axes for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(polys) == 4
     hexagon = polys[0].get_paths()[0].vertices
@@ -218,10 +207,10 @@ def test_plots_hex_and_square(hexa, tmp_path):
     side_e = np.linalg.norm(polys[1].get_paths()[0].vertices[1] - polys[1].get_paths()[0].vertices[0])
     assert side_e == pytest.approx(side / 2, rel=1e-6)  # enhanced spots: half spacing
     fam = pattern_families(a, r, top=30)
-    fig = plot_family_summary(fam, fam, path=tmp_path / "fig4c")
+    fig = pl.family_summary(fam, fam, save=tmp_path / "fig4c")
     nt = pd.DataFrame({"scope": ["paired"] * 2, "family_enhanced": pd.array([1, 2], dtype="Int64"), "family_original": pd.array([1, 2], dtype="Int64"), "term": ["x (GO:1)", "y (GO:2)"], "adj_p": [1e-3, 1e-2], "adj_p_original": [0.5, 0.9], "overlap": ["1/2", "1/2"], "genes": ["A", "B"]})
-    plot_new_terms(nt, path=tmp_path / "fig4d")
-    plot_new_terms(nt.iloc[0:0], path=tmp_path / "empty")
+    pl.new_terms(nt, save=tmp_path / "fig4d")
+    pl.new_terms(nt.iloc[0:0], save=tmp_path / "empty")
     for stem in ["fig4c", "fig4d", "empty"]:
         for ext in ["png", "pdf"]:
             assert (tmp_path / f"{stem}.{ext}").stat().st_size > 1000
@@ -261,17 +250,15 @@ def test_run_patterns_end_to_end(tmp_path):
     assert enr.loc[enr["term"] == "planted one (GO:1)", "significant"].any()
 
 
-def test_cli(tmp_path, monkeypatch):
+def test_cli(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    import stentrans.io as sio
 
     a = make_synthetic("hex", n=12, genes_per_program=5, n_noise=10)
     a.X = sp.csr_matrix(a.X)
     del a.uns["truth_patterns"]
     a.write_h5ad(tmp_path / "in.h5ad")
-    monkeypatch.setattr(sio, "read", lambda path, *k, **kw: ad.read_h5ad(path), raising=False)
     parser = argparse.ArgumentParser(prog="stentrans")
     sub = parser.add_subparsers(dest="command")
     register_cli(sub)
@@ -282,3 +269,100 @@ def test_cli(tmp_path, monkeypatch):
     bad = parser.parse_args(["patterns", str(tmp_path / "in.h5ad"), "--enhanced", str(tmp_path / "nope.h5ad"), "-o", str(tmp_path / "o2")])
     with pytest.raises(InputError, match="not found"):
         bad.func(bad)
+
+    args_bad_top = parser.parse_args(["patterns", str(tmp_path / "in.h5ad"), "--top", "2", "-o", str(tmp_path / "o3")])
+    with pytest.raises(InputError, match="--top"):
+        args_bad_top.func(args_bad_top)
+
+
+def test_cli_defaults_are_the_config():
+    """The command's defaults, run_patterns' and pattern_families' are PatternsConfig's (written once)."""
+    import dataclasses
+    import inspect
+
+    from stentrans.tl import PatternsConfig
+
+    cfg = PatternsConfig()
+    parser = argparse.ArgumentParser(prog="stentrans")
+    register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["patterns", "x.h5ad", "-o", "o"])
+    sig = inspect.signature(run_patterns).parameters
+    for f in dataclasses.fields(PatternsConfig):
+        assert sig[f.name].default == getattr(cfg, f.name), f.name
+        if f.metadata.get("cli", True):
+            assert getattr(args, f.name) == getattr(cfg, f.name), f.name
+    assert not hasattr(args, "cutoff")
+    assert args.min_spot_fraction == 0.1 and args.lattice == "auto" and not args.no_filter
+    fam = inspect.signature(pattern_families).parameters
+    assert (fam["top"].default, fam["n_families"].default, fam["seed"].default) == (cfg.top, cfg.n_families, cfg.seed)
+    enr = inspect.signature(enrich_families).parameters
+    assert (enr["species"].default, enr["cutoff"].default) == (cfg.species, cfg.cutoff)
+
+
+# --------------------------------------------------------------------------
+# figures: ax=/fig=, save= only when asked; spot tiles; correlations
+# --------------------------------------------------------------------------
+def test_figures_draw_into_given_axes_and_write_only_with_save(square, tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.chdir(tmp_path)
+    a, r = square
+    fam = pattern_families(a, r, top=30, n_families=3)
+    fig, axes = plt.subplots(2, 1)
+    assert pl.ranked_genes(a, r, n=2, axes=axes) is fig
+    assert all(len(ax.collections) == 1 for ax in axes)
+    fig2, axes2 = plt.subplots(1, 2)
+    assert pl.family_summary(fam, axes=axes2) is fig2 and len(axes2[0].patches) == 3
+    nt = pd.DataFrame({"scope": ["paired"], "family_enhanced": pd.array([1], dtype="Int64"), "family_original": pd.array([1], dtype="Int64"), "term": ["x (GO:1)"], "adj_p": [1e-3], "adj_p_original": [0.5], "overlap": ["1/2"], "genes": ["A"]})
+    fig3 = plt.figure()
+    assert pl.new_terms(nt, fig=fig3) is fig3 and len(fig3.axes) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written without save=
+    for f in (fig, fig2, fig3):
+        plt.close(f)
+    out = pl.ranked_genes(a, r, n=1, save=tmp_path / "maps")
+    assert isinstance(out, matplotlib.figure.Figure)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps.pdf", "maps.png"]
+    from stentrans.pl._patterns import figure_files
+
+    assert figure_files(tmp_path / "maps") == [str(tmp_path / "maps.png"), str(tmp_path / "maps.pdf")]
+
+
+@pytest.mark.parametrize("lattice", ["square", "hex"])
+def test_spot_tiles_are_the_old_ones(lattice):
+    """lattice.spot_polygons gives the tiles the figures drew before (pointy-top hexagons, radius a/sqrt(3))."""
+    from stentrans.pl._patterns import _spot_patches
+    from stentrans.tl import lattice_coords
+
+    a = make_synthetic(lattice, n=6, genes_per_program=1, n_noise=1)
+    for data in (a, fake_enhanced(a)):
+        row, col, f = lattice_coords(data)
+        xy_old = positions(row, col, lattice) / f  # the old _physical(row, col, lattice) / f
+        xy_old[:, 1] *= -1
+        ang = np.deg2rad([45, 135, 225, 315] if lattice == "square" else [30, 90, 150, 210, 270, 330])
+        rad = (1.0 / f) / (np.sqrt(2) if lattice == "square" else np.sqrt(3))
+        old = xy_old[:, None, :] + (np.column_stack([np.cos(ang), np.sin(ang)]) * rad)[None]
+        polys, xy = _spot_patches(data)
+        assert np.array_equal(xy, xy_old)
+        k = old.shape[1]
+        shift = int(np.argmin(np.abs(polys[0] - old[0, :1]).sum(1)))  # same corners, another first corner
+        assert np.allclose(np.roll(old, shift, axis=1), polys, atol=1e-12, rtol=0), (lattice, shift, k)
+
+
+def test_cross_correlation_and_spearman():
+    from scipy.stats import spearmanr
+
+    from stentrans.metrics import cross_correlation, spearman
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(50, 3)), rng.normal(size=(50, 4))
+    B[:, 1] = 2 * A[:, 0] + 1
+    R = cross_correlation(A, B)
+    assert R.shape == (3, 4) and np.allclose(R, np.corrcoef(A.T, B.T)[:3, 3:])
+    assert R[0, 1] == pytest.approx(1)
+    B[:, 2] = 5.0  # constant column: 0, not NaN
+    assert np.all(cross_correlation(A, B)[:, 2] == 0)
+    x, y = rng.normal(size=20), rng.normal(size=20)
+    assert spearman(x, y) == float(spearmanr(x, y)[0])

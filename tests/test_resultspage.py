@@ -1,12 +1,13 @@
-"""The results page's building blocks: PNG shrinking, tables and paired tests."""
+"""The results page (stentrans.report.page): PNG shrinking, tables, paired tests, the page from given files."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.stats import wilcoxon
 
-from stentrans import resultspage
+from stentrans.report import page as resultspage
 
 
 def test_shrink_png_gets_under_the_limit(tmp_path):
@@ -70,8 +71,124 @@ def test_method_table_and_claims():
     m, v = resultspage.best_baseline(summary, "d", "nested")
     assert m == "linear" and np.isclose(v, 0.105)
     other = _per_gene().assign(dataset="other", pcc=0.0)  # another data set must not enter d's test
-    claims = resultspage._claims(summary, pd.concat([_per_gene(), other]), None, {}, {}, None)
+    claims = resultspage.claims(summary, pd.concat([_per_gene(), other]), None, {}, {}, None)
     assert len(claims) == 1
     assert "beats interpolation: does not hold (stEnTrans 0.055 vs Linear 0.105)" in claims[0]
     assert "The robust variant: 0.205 (beats Linear, paired Wilcoxon across 200 genes p " in claims[0]
-    assert resultspage._p(0.0) == "< 1e-300" and resultspage._p(3.4e-5) == "= 3.4e-05"
+    assert resultspage.format_p(0.0) == "< 1e-300" and resultspage.format_p(3.4e-5) == "= 3.4e-05"
+
+
+# ---------------------------------------------------------------------------
+# the page from the files it is given (no results tree guessed)
+# ---------------------------------------------------------------------------
+def _summary_rows(dataset="d"):
+    return pd.DataFrame(
+        [
+            {"method": m, "protocol": "nested", "median_seed0": v, "median_seed1": v + 0.01, "mean": v + 0.005, "sd": 0.007, "n_genes": 200, "n_excluded": 0, "n_spots": 50}
+            for m, v in (("stentrans", 0.05), ("robust", 0.2), ("linear", 0.1), ("nn", 0.07))
+        ]
+    )
+
+
+def _png(path, color="red"):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (80, 60), color).save(path)
+    return path
+
+
+def test_render_reads_only_the_files_it_is_given(tmp_path):
+    import json
+
+    from stentrans.models import registry
+    from stentrans.report.mapping import grid_mapping
+    from stentrans.datasets import simulate
+
+    # an arbitrary layout: nothing like results/<sample>/...
+    odd = tmp_path / "somewhere"
+    odd.mkdir()
+    _summary_rows().to_csv(odd / "s.tsv", sep="\t", index=False)
+    _per_gene().drop(columns="dataset").to_csv(odd / "pg.tsv", sep="\t", index=False)
+    grid = grid_mapping(simulate("hex", n_genes=4, seed=0, shape=(8, 12)))
+    (odd / "grid.json").write_text(json.dumps(grid))
+    files = {
+        "d": {"summary": odd / "s.tsv", "per_gene": odd / "pg.tsv", "grid": odd / "grid.json", "boxplot": _png(odd / "box.png"), "grid_figure": _png(odd / "g.png", "blue")},
+        "e": {"summary": odd / "missing.tsv"},  # listed but not written: left out
+    }
+    page_dir = tmp_path / "page"
+    text = resultspage.render(files, title="T", fig_dir=page_dir / "files", page_dir=page_dir, run_info={"command": "`x`"})
+    assert text.startswith("# T\n") and "- command: `x`" in text
+    # labels are the registry's, in the figures' order
+    head = next(line for line in text.splitlines() if line.startswith("| data set | ") and "best baseline" in line)
+    assert head.split(" | ")[1:5] == [registry.label(m) for m in registry.order(["stentrans", "robust", "linear", "nn"])]
+    assert "## Lattice mapping" in text and f"| d | hex | {grid['grid']['shape'][0]} x {grid['grid']['shape'][1]} |" in text
+    assert f"| {grid['n_measured']} | {grid['n_kept']} | {grid['n_removed']} | {grid['n_enhanced']} | {grid['n_new']} |" in text
+    assert "](files/d_box.png)" in text and "](files/d_g.png)" in text
+    assert {p.name for p in (page_dir / "files").iterdir()} == {"d_box.png", "d_g.png"}
+    assert "| e |" not in text
+    with pytest.raises(ValueError, match="unknown kinds"):
+        resultspage.collect({"d": {"summry": odd / "s.tsv"}})
+    # collect: data sets named by the mapping's keys, benchmarks from the path given
+    bench = tmp_path / "b.tsv"
+    pd.DataFrame({"rule": ["qc", "evaluate"], "job": ["d", "d"], "s": [60.0, 120.0], "max_rss": [512.0, 1024.0]}).to_csv(bench, sep="\t", index=False)
+    data = resultspage.collect(files, benchmarks=bench)
+    assert set(data["summary"]["dataset"]) == {"d"} and data["benchmarks"]["s"].sum() == 180.0
+    assert "3.0 min of job wall time" in resultspage.render(files, benchmarks=bench)
+
+
+def test_the_shim_still_answers():
+    from stentrans import resultspage as shim
+
+    assert shim.render is resultspage.render and shim._p is resultspage.format_p and shim._claims is resultspage.claims
+
+
+# ---------------------------------------------------------------------------
+# the run's summary tables (rules summarize, benchmarks, run_info)
+# ---------------------------------------------------------------------------
+def test_median_pcc_table_and_markdown(tmp_path):
+    from stentrans.models import registry
+    from stentrans.report.summary import COLUMNS, median_pcc_markdown, median_pcc_table, write_median_pcc
+
+    one = _summary_rows().assign(median_seed1=[0.06, np.nan, 0.11, 0.08])
+    path = tmp_path / "s.tsv"
+    one.to_csv(path, sep="\t", index=False)
+    table = median_pcc_table({"x": path, "y": _summary_rows()}, {"x": 0.636})
+    assert list(table.columns) == COLUMNS and list(dict.fromkeys(table["dataset"])) == ["x", "y"]
+    assert table.loc[(table["dataset"] == "x") & (table["method"] == "robust"), "n_seeds"].item() == 1
+    assert table.loc[(table["dataset"] == "x") & (table["method"] == "stentrans"), "paper_median"].item() == 0.636
+    assert table["paper_median"].notna().sum() == 1  # the paper's value only on its method and sample
+    md = median_pcc_markdown(table, {"x": 0.636})
+    assert "## protocol `nested`" in md and f"| dataset | {registry.label('stentrans')} | {registry.label('robust')} |" in md
+    assert "| x | 0.055 ± 0.007 |" in md and f"| paper ({registry.label('stentrans')}) |" in md
+    assert next(line for line in md.splitlines() if line.startswith("| x |")).endswith("| 0.636 |")
+    tsv, mdp = write_median_pcc(table, tsv=tmp_path / "m.tsv", md=tmp_path / "m.md", paper_medians={"x": 0.636})
+    back = pd.read_csv(tsv, sep="\t")
+    assert back.shape == table.shape and "NA" in tsv.read_text() and mdp.read_text() == md
+
+
+def test_benchmark_table_and_run_description(tmp_path):
+    import yaml
+
+    from stentrans.report.run import benchmark_table, describe_run, run_info, write_benchmark_table, write_run_info
+
+    a = tmp_path / "a.tsv"
+    pd.DataFrame({"s": [1.5], "h:m:s": ["0:00:01"], "max_rss": [100.0], "io_in": [0.0]}).to_csv(a, sep="\t", index=False)
+    t = benchmark_table({("qc", "s1"): a, ("enhance", "s1"): a})
+    assert list(t.columns) == ["rule", "job", "s", "h:m:s", "max_rss"] and list(t["rule"]) == ["qc", "enhance"]
+    assert list(benchmark_table({}).columns) == ["rule", "job", "s"]
+    write_benchmark_table({("qc", "s1"): a}, tmp_path / "b" / "bench.tsv")
+    assert pd.read_csv(tmp_path / "b" / "bench.tsv", sep="\t").to_dict("records") == [{"rule": "qc", "job": "s1", "s": 1.5, "h:m:s": "0:00:01", "max_rss": 100.0}]
+    info = run_info(config={"k": 1})
+    assert info["config"] == {"k": 1} and "numpy" in info["packages"] and "available" in info["cuda"]
+    assert yaml.safe_load(write_run_info(info, tmp_path / "info.yaml").read_text()) == info
+    settings = {
+        "evaluate": {"protocols": ["nested"], "methods": ["robust", "linear"], "seeds": 2, "epochs": 10, "dist_epochs": None},
+        "model": {"patch_size": 3, "depth": 2, "heads": 2},
+        "train": {"batch_size": 512, "lr": 0.001},
+        "enhance": {"variant": "robust"},
+    }
+    run = describe_run(info, settings, "snakemake --cores 2", ["a", "b"])
+    assert run["command"] == "`snakemake --cores 2`" and run["samples"] == "a, b"
+    assert "(DIST its default 200)" in run["evaluation"] and "enhancement variant robust" in run["model"]
+    assert run["machine"].endswith("CUDA not available (CPU)") or "device" in run["machine"]

@@ -11,7 +11,14 @@ import pytest
 import scipy.sparse as sp
 
 from stentrans import InputError
-from stentrans.sepal import DT, diffusion_operator, diffusion_times, lattice_coords, normalize_profiles, sepal, spot_graph
+from stentrans.lattice import physical
+from stentrans.tl import lattice_coords, sepal, sepal_scores, spot_graph
+from stentrans.tl._diffusion import DT, diffusion_operator, diffusion_times, normalize_profiles
+
+
+def positions(row, col, lattice):
+    """``(n, 2)`` physical positions in units of the neighbour spacing (Sepal's nearest-node search)."""
+    return np.column_stack(physical(row, col, lattice))
 
 
 # --------------------------------------------------------------------------
@@ -145,9 +152,9 @@ def test_lattice_errors():
     n = a.copy()
     del n.uns["stentrans"]
     with pytest.raises(InputError, match="lattice"):
-        sepal(n)
+        sepal_scores(n)
     with pytest.raises(InputError, match="not in var_names"):
-        sepal(a, genes=["nope"])
+        sepal_scores(a, genes=["nope"])
 
 
 def test_operator_rows():
@@ -155,16 +162,14 @@ def test_operator_rows():
     a = make_synthetic("hex", n=6, genes_per_program=1, n_noise=1)
     A = spot_graph(a)
     r, c, _ = lattice_coords(a)
-    from stentrans.sepal import _physical
-
-    L, sat = diffusion_operator(A, _physical(r, c, "hex"), "hex")
+    L, sat = diffusion_operator(A, positions(r, c, "hex"), "hex")
     L = L.toarray()
     i = np.flatnonzero(sat)[0]
     assert L[i, i] == pytest.approx(-6 * 2 / 3)
     assert np.allclose(L.sum(1), 0)  # every row is a (mean of) stencil row(s)
     sq = make_synthetic("square", n=6, genes_per_program=1, n_noise=1)
     rs, cs, _ = lattice_coords(sq)
-    Ls, sats = diffusion_operator(spot_graph(sq), _physical(rs, cs, "square"), "square", h=0.5)
+    Ls, sats = diffusion_operator(spot_graph(sq), positions(rs, cs, "square"), "square", h=0.5)
     j = np.flatnonzero(sats)[0]
     assert Ls.toarray()[j, j] == pytest.approx(-4 / 0.25)
 
@@ -176,7 +181,7 @@ def test_planted_genes_rank_first_square():
     # 30 x 30 ST array with an ST-sized tissue (~330 spots, the regime the
     # paper's dt = 0.001 is made for) and a hole
     a = make_synthetic("square", n=30, tissue_radius=0.36, hole=True)
-    r = sepal(a)
+    r = sepal_scores(a)
     assert list(r.columns) == ["diffusion_time", "converged", "rank"]
     assert r["rank"].tolist() == list(range(1, a.n_vars + 1))
     assert r["converged"].all()
@@ -188,7 +193,7 @@ def test_planted_genes_rank_first_square():
 
 def test_planted_genes_rank_first_hex():
     a = make_synthetic("hex", n=30)  # 900 Visium spots
-    r = sepal(a)
+    r = sepal_scores(a)
     assert r.attrs["dt"] == DT["hex"] == 1e-2
     assert r.attrs["n_saturated"] == int((np.diff(spot_graph(a).indptr) == 6).sum())
     assert _planted(a, r.index[:25]).all()
@@ -202,9 +207,9 @@ def test_half_spacing_equals_quarter_time_step():
     b = a.copy()
     b.obs["array_row"] = b.obs["array_row"] / 2
     b.obs["array_col"] = b.obs["array_col"] / 2
-    rb = sepal(b)
+    rb = sepal_scores(b)
     assert rb.attrs["h"] == 0.5 and rb.attrs["coordinate_factor"] == 2
-    ra = sepal(a, dt=4e-3)
+    ra = sepal_scores(a, dt=4e-3)
     steps_b = np.rint(rb["diffusion_time"] / 1e-3)
     steps_a = np.rint(ra["diffusion_time"].reindex(rb.index) / 4e-3)
     assert (steps_a == steps_b).mean() > 0.98 and (steps_a - steps_b).abs().max() <= 1
@@ -214,22 +219,20 @@ def test_half_spacing_equals_quarter_time_step():
 
 def test_unconverged_and_zero_profiles():
     a = make_synthetic("square", n=10, genes_per_program=2, n_noise=2)
-    r = sepal(a, max_iter=3)
+    r = sepal_scores(a, max_iter=3)
     assert (~r["converged"]).any()
     assert np.allclose(r.loc[~r["converged"], "diffusion_time"], 3 * 1e-3)
     assert r["converged"].iloc[: (~r["converged"]).sum()].eq(False).all()  # lower bounds rank first
     z = a.copy()
     z.X[:, 0] = 0
-    rz = sepal(z, normalize=False)  # nothing to diffuse: time 0
+    rz = sepal_scores(z, normalize=False)  # nothing to diffuse: time 0
     assert rz.loc[z.var_names[0], "diffusion_time"] == 0 and rz.loc[z.var_names[0], "converged"]
 
 
 def test_torch_backend_matches_numpy():
     a = make_synthetic("hex", n=10, genes_per_program=3, n_noise=5)
     r, c, _ = lattice_coords(a)
-    from stentrans.sepal import _physical
-
-    L, sat = diffusion_operator(spot_graph(a), _physical(r, c, "hex"), "hex")
+    L, sat = diffusion_operator(spot_graph(a), positions(r, c, "hex"), "hex")
     C0 = normalize_profiles(a.X)
     tn, cn, sn = diffusion_times(C0, L, sat, 0.01, backend="numpy")
     tt, ct, st = diffusion_times(C0, L, sat, 0.01, backend="torch", device="cpu")
@@ -243,15 +246,47 @@ def test_torch_backend_matches_numpy():
     assert np.abs(s32 - sn).max() <= 1
 
 
+def test_sepal_writes_into_the_anndata(tmp_path):
+    """Scanpy style: tl.sepal stores what sepal_scores returns in var/uns; copy=True leaves the input alone."""
+    a = make_synthetic("square", n=10, genes_per_program=2, n_noise=3)
+    ref = sepal_scores(a)
+    assert sepal(a) is None
+    assert np.array_equal(a.var["sepal_score"].to_numpy(), ref["diffusion_time"].reindex(a.var_names).to_numpy())
+    assert (a.var["sepal_rank"] == ref["rank"].reindex(a.var_names)).all() and str(a.var["sepal_rank"].dtype) == "Int64"
+    assert (a.var["sepal_converged"] == ref["converged"].reindex(a.var_names)).all()
+    st = a.uns["sepal"]
+    assert st["method"] == "sepal" and st["dt"] == DT["square"] and st["ties"] == "mean" and st["n_genes"] == a.n_vars
+    b = make_synthetic("square", n=10, genes_per_program=2, n_noise=3)
+    sub = list(b.var_names[:3])
+    c = sepal(b, genes=sub, key_added="sp", copy=True, ties="first", max_iter=50)
+    assert "sp_score" not in b.var and "sp" not in b.uns
+    assert c.var["sp_score"].notna().sum() == 3 and c.var["sp_rank"].isna().sum() == b.n_vars - 3
+    assert c.uns["sp"]["ties"] == "first" and c.uns["sp"]["max_iter"] == 50
+    c.write_h5ad(tmp_path / "c.h5ad")  # nullable columns and settings are h5ad-safe
+    back = ad.read_h5ad(tmp_path / "c.h5ad")
+    assert back.var["sp_rank"].isna().sum() == b.n_vars - 3 and back.uns["sp"]["lattice"] == "square"
+
+
+@pytest.mark.parametrize("lattice", ["square", "hex"])
+def test_positions_are_the_old_formula(lattice):
+    """lattice.physical (spacing 1) is bit-identical to the old Sepal positions, also on half steps."""
+    a = make_synthetic(lattice, n=8, genes_per_program=1, n_noise=1)
+    r, c, _ = lattice_coords(a)
+    for rr, cc in ((r, c), (r / 2.0, c / 2.0)):
+        if lattice == "hex":
+            old = np.column_stack([np.asarray(cc, float) / 2.0, np.asarray(rr, float) * (np.sqrt(3.0) / 2.0)])
+        else:
+            old = np.column_stack([np.asarray(cc, float), np.asarray(rr, float)])
+        assert np.array_equal(positions(rr, cc, lattice), old)
+
+
 # --------------------------------------------------------------------------
 # squidpy
 # --------------------------------------------------------------------------
 def _squidpy_input(a, X):
-    from stentrans.sepal import _physical
-
     b = ad.AnnData(X=np.asarray(X, dtype=np.float64), obs=a.obs.copy(), var=pd.DataFrame(index=a.var_names))
     r, c, _ = lattice_coords(a)
-    b.obsm["spatial"] = _physical(r, c, a.uns["stentrans"]["lattice"])
+    b.obsm["spatial"] = positions(r, c, a.uns["stentrans"]["lattice"])
     b.obsp["spatial_connectivities"] = spot_graph(a)
     return b
 
@@ -275,9 +310,9 @@ def test_agrees_with_squidpy(lattice):
     ref = sq.gr.sepal(_squidpy_input(a, normalize_profiles(a.X)), max_neighs=4 if lattice == "square" else 6, dt=dt, copy=True, n_jobs=1, show_progress_bar=False)
     ref = ref["sepal_score"]
     assert ref.notna().all()
-    mine = sepal(a, ties="first")["diffusion_time"].reindex(ref.index)
+    mine = sepal_scores(a, ties="first")["diffusion_time"].reindex(ref.index)
     assert np.allclose(mine, ref + dt, atol=1e-9, rtol=0)
-    mean = sepal(a)["diffusion_time"].reindex(ref.index)
+    mean = sepal_scores(a)["diffusion_time"].reindex(ref.index)
     assert spearmanr(mean, ref)[0] > 0.75
     k = int((a.var["program"] > 0).sum())
     assert _planted(a, ref.sort_values(ascending=False).index[:k]).mean() >= 0.8
@@ -289,7 +324,7 @@ def test_squidpy_raw_counts_explained():
     sq = pytest.importorskip("squidpy")
     a = make_synthetic("square", n=12, genes_per_program=3, n_noise=6, seed=5)
     ref = sq.gr.sepal(_squidpy_input(a, a.X), max_neighs=4, n_iter=3000, copy=True, n_jobs=1, show_progress_bar=False)["sepal_score"]
-    mine = sepal(a, normalize=False, ties="first", max_iter=3000)
+    mine = sepal_scores(a, normalize=False, ties="first", max_iter=3000)
     ok = ref.notna()
     assert np.allclose(mine["diffusion_time"].reindex(ref.index)[ok], ref[ok] + 1e-3, atol=1e-9)
     assert (~mine["converged"]).sum() == (~ok).sum()
@@ -320,7 +355,7 @@ def test_melanoma_markers_and_time(shared_data):
     a = pp.qc(read_melanoma(path), min_spot_fraction=0.1)
     assert a.n_vars == 6472
     t0 = time.perf_counter()
-    r = sepal(a)
+    r = sepal_scores(a)
     sec = time.perf_counter() - t0
     print(f"melanoma: {a.n_vars} genes, {sec:.1f} s, top-10 {list(r.index[:10])}")
     assert sec < 30, f"sepal took {sec:.1f} s on {a.n_vars} genes"

@@ -5,11 +5,21 @@ from __future__ import annotations
 import importlib
 
 _WHERE = {
-    "pcc_boxplots": ("stentrans.plotting", "plot_pcc_boxplots"),
-    "gene_panels": ("stentrans.plotting", "plot_gene_panels"),
-    "ranked_genes": ("stentrans.patterns", "plot_ranked_genes"),
-    "family_summary": ("stentrans.patterns", "plot_family_summary"),
-    "new_terms": ("stentrans.patterns", "plot_new_terms"),
+    "pcc_boxplots": ("stentrans.pl._boxplots", "pcc_boxplots"),
+    "median_pcc_bars": ("stentrans.pl._boxplots", "median_pcc_bars"),
+    "gene_panels": ("stentrans.pl._panels", "gene_panels"),
+    "enhanced_genes": ("stentrans.pl._panels", "enhanced_genes"),
+    "spot_tiles": ("stentrans.pl._panels", "spot_tiles"),
+    "top_variance_genes": ("stentrans.pl._panels", "top_variance_genes"),
+    "lattice_mapping": ("stentrans.pl._grid", "lattice_mapping"),
+    "lost_slide": ("stentrans.pl._lost", "lost_slide"),
+    "lost_genes": ("stentrans.pl._lost", "lost_genes"),
+    "save_figure": ("stentrans.pl._style", "save_figure"),
+    "RC": ("stentrans.pl._style", "RC"),
+    "PROTOCOL_LABELS": ("stentrans.pl._style", "PROTOCOL_LABELS"),
+    "ranked_genes": ("stentrans.pl._patterns", "ranked_genes"),
+    "family_summary": ("stentrans.pl._patterns", "family_summary"),
+    "new_terms": ("stentrans.pl._patterns", "new_terms"),
 }
 
 __all__ = sorted(_WHERE)

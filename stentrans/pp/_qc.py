@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import scipy.sparse as sp
 
 from .._errors import InputError
 
-__all__ = ["filter_spots", "filter_genes", "qc"]
+__all__ = ["QCConfig", "filter_spots", "filter_genes", "qc"]
+
+
+@dataclass
+class QCConfig:
+    """QC settings (their defaults are the package's, written once here)."""
+
+    min_counts: float = field(default=0.0, metadata={"help": "drop spots with fewer total counts"})
+    min_spot_fraction: float = field(default=0.1, metadata={"help": "keep genes detected in more than this fraction of spots (the authors' 0.1)"})
+    min_spots: int | None = field(default=None, metadata={"help": "instead: keep genes detected in at least this many spots"})
+    normalize: bool = field(default=False, metadata={"help": "library-size normalise to --target-sum"})
+    target_sum: float = field(default=1e4, metadata={"help": "counts per spot after --normalize"})
+    log1p: bool = field(default=False, metadata={"help": "log(1 + x) after normalisation"})
+
+
+_QC = QCConfig()
 
 
 def _prov(adata) -> dict:
@@ -18,7 +35,7 @@ def _prov(adata) -> dict:
     return st
 
 
-def filter_spots(adata, min_counts: float = 0, copy: bool = False):
+def filter_spots(adata, min_counts: float = _QC.min_counts, copy: bool = False):
     """Drop spots with fewer than ``min_counts`` total counts.
 
     As :func:`scanpy.pp.filter_cells`: in place (``copy=False``, returns None)
@@ -40,7 +57,7 @@ def filter_spots(adata, min_counts: float = 0, copy: bool = False):
     return adata if copy else None
 
 
-def filter_genes(adata, min_spot_fraction: float = 0.1, min_spots: int | None = None, copy: bool = False):
+def filter_genes(adata, min_spot_fraction: float = _QC.min_spot_fraction, min_spots: int | None = _QC.min_spots, copy: bool = False):
     """Keep genes detected (count > 0) in *more than* ``min_spot_fraction`` of spots.
 
     0.1 as the authors' code (6,472 genes on the melanoma data).
@@ -77,12 +94,12 @@ def filter_genes(adata, min_spot_fraction: float = 0.1, min_spots: int | None = 
 
 def qc(
     adata,
-    min_counts: float = 0,
-    min_spot_fraction: float = 0.1,
-    min_spots: int | None = None,
-    normalize: bool = False,
-    target_sum: float | None = 1e4,
-    log1p: bool = False,
+    min_counts: float = _QC.min_counts,
+    min_spot_fraction: float = _QC.min_spot_fraction,
+    min_spots: int | None = _QC.min_spots,
+    normalize: bool = _QC.normalize,
+    target_sum: float | None = _QC.target_sum,
+    log1p: bool = _QC.log1p,
     copy: bool = True,
 ):
     """QC: :func:`filter_spots`, then :func:`filter_genes`, optional normalisation.

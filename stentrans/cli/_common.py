@@ -1,0 +1,33 @@
+"""What several commands share: the input argument and the read-then-QC start."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ._args import add_config_args
+
+
+def add_input_args(p, *, qc: bool = True) -> None:
+    """``INPUT`` and ``--lattice``; with ``qc`` also the QC filters and ``--no-filter``."""
+    p.add_argument("input", help="h5ad, Space Ranger outs folder, ST table, counts + coords CSV ...")
+    g = p.add_argument_group("input and QC")
+    g.add_argument("--lattice", default="auto", choices=["auto", "square", "hex"], help="lattice of the input (default: detected)")
+    if qc:
+        from ..pp import QCConfig
+
+        add_config_args(g, QCConfig, skip=("normalize", "target_sum", "log1p"))
+        g.add_argument("--no-filter", action="store_true", help="use the input's genes and spots as they are (already QC-ed)")
+
+
+def load_input(args):
+    """Read ``args.input``; unless ``--no-filter``, apply the QC filters given."""
+    from .. import pp
+    from ..read import read
+
+    adata = read(args.input, lattice=args.lattice)
+    if hasattr(args, "no_filter") and not args.no_filter:
+        from ..pp import QCConfig
+
+        kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(QCConfig) if hasattr(args, f.name)}
+        adata = pp.qc(adata, **kw)
+    return adata
