@@ -1,9 +1,13 @@
 import hashlib
 import json
+import os
 import re
 
 import pandas as pd
 from snakemake.utils import validate
+
+# envs/*.yaml install this checkout's package: pip -e ${STENTRANS_CHECKOUT}
+os.environ.setdefault("STENTRANS_CHECKOUT", workflow.basedir)
 
 # ---------------------------------------------------------------- samples
 
@@ -59,6 +63,64 @@ _check_sample_lists()
 
 def sample_row(wildcards):
     return samples.loc[wildcards.sample]
+
+
+# ---------------------------------------------------------------- the results tree
+
+# every per-sample result by kind: the rules' outputs, `rule all` and the
+# results page take their paths from here (the package is given the paths)
+RESULTS = {
+    "qc": "results/{sample}/qc.h5ad",
+    "model": "results/{sample}/model.pt",
+    "grid": "results/{sample}/grid/mapping.json",
+    "grid_figure": "results/{sample}/grid/lattice_mapping.png",
+    "enhanced": "results/{sample}/enhanced.h5ad",
+    "enhanced_genes": "results/{sample}/figures/enhanced_genes.png",
+    # evaluate writes these names into one folder
+    "per_gene": "results/{sample}/evaluate/per_gene.tsv",
+    "summary": "results/{sample}/evaluate/summary.tsv",
+    "summary_md": "results/{sample}/evaluate/summary.md",
+    "boxplot": "results/{sample}/evaluate/boxplot.png",
+    "gene_panels": "results/{sample}/evaluate/gene_panels.png",
+    # the ablation run, likewise
+    "ablation_per_gene": "results/{sample}/ablation/per_gene.tsv",
+    "ablation": "results/{sample}/ablation/summary.tsv",
+    "table1": "results/{sample}/ablation/table1.tsv",
+    "table1_md": "results/{sample}/ablation/table1.md",
+    # stentrans.tl.run_patterns writes these names into one folder
+    "ranking": "results/{sample}/patterns/ranking.tsv",
+    "families": "results/{sample}/patterns/families_enhanced.tsv",
+    "ranked_genes": "results/{sample}/patterns/fig4b_ranked_genes.png",
+    "family_summary": "results/{sample}/patterns/fig4c_family_summary.png",
+    "new_terms_plot": "results/{sample}/patterns/fig4d_new_terms.png",
+    "new_terms": "results/{sample}/patterns/new_terms.tsv",
+    "patterns": "results/{sample}/patterns/summary.json",
+}
+SUMMARY = {
+    "median_pcc": "results/summary/median_pcc.tsv",
+    "median_pcc_md": "results/summary/median_pcc.md",
+    "median_pcc_png": "results/summary/median_pcc.png",
+    "benchmarks": "results/summary/benchmarks.tsv",
+    "run_info": "results/summary/run_info.yaml",
+}
+# every job writes its benchmark file to BENCHMARKS/<rule name>/<job>.tsv
+BENCHMARKS = "results/benchmarks"
+
+
+def result(kind, sample):
+    return RESULTS[kind].format(sample=sample)
+
+
+def sample_kinds(sample):
+    """The kinds of result `rule all` asks for of a sample."""
+    kinds = ["grid", "grid_figure", "enhanced", "enhanced_genes"]
+    kinds += ["per_gene", "summary", "boxplot", "gene_panels"]
+    if sample in config["ablation"]["samples"]:
+        kinds += ["ablation", "table1"]
+    if sample in config["patterns"]["samples"]:
+        kinds += ["patterns", "new_terms", "ranked_genes", "family_summary"]
+        kinds += ["new_terms_plot"]
+    return kinds
 
 
 # ---------------------------------------------------------------- inputs
@@ -122,15 +184,26 @@ def path_sha256(wildcards):
     return row["sha256"] if row["source"] == "path" else ""
 
 
+def qc_sha256(wildcards):
+    """The hash qc checks: none for cell-level data (bin_cells checks the file)."""
+    return "" if sample_row(wildcards)["format"] == "cells" else path_sha256(wildcards)
+
+
 def binning_settings(wildcards):
     return config["binning"][wildcards.sample]
 
 
 def enhance_inputs(wildcards):
-    """The paper variant enhances with the pretrain rule's checkpoint; robust fits in the job."""
-    out = {"data": f"results/{wildcards.sample}/qc.h5ad"}
+    """The paper variant enhances with the pretrain rule's checkpoint; robust fits in the job.
+
+    The lattice mapping of the grid rule is checked against the enhanced spots.
+    """
+    out = {
+        "data": result("qc", wildcards.sample),
+        "grid": result("grid", wildcards.sample),
+    }
     if config["enhance"]["variant"] == "paper":
-        out["model"] = f"results/{wildcards.sample}/model.pt"
+        out["model"] = result("model", wildcards.sample)
     return out
 
 
@@ -148,19 +221,15 @@ def eval_setting(key):
     return get
 
 
-def eval_methods(wildcards):
-    return ",".join(eval_setting("methods")(wildcards))
-
-
 def eval_protocols(wildcards):
     protocols = list(eval_setting("protocols")(wildcards))
     if config["evaluate"]["truth"] and is_simulated(wildcards):
         protocols.append("truth")
-    return ",".join(dict.fromkeys(protocols))
+    return list(dict.fromkeys(protocols))
 
 
 def panel_genes(wildcards):
-    return ",".join(config["evaluate"]["genes"].get(wildcards.sample, []))
+    return list(config["evaluate"]["genes"].get(wildcards.sample, []))
 
 
 def pretrain_scratch(wildcards):
@@ -176,7 +245,7 @@ def pretrain_scratch(wildcards):
     }
     key = json.dumps([config["model"], train], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return f"results/{wildcards.sample}/.pretrain-{digest}"
+    return f"{os.path.dirname(result('model', wildcards.sample))}/.pretrain-{digest}"
 
 
 def species(wildcards):
@@ -204,33 +273,26 @@ CPU_ENV = "../envs/stentrans.yaml"
 
 def sample_outputs():
     """The per-sample results of `rule all` (whose jobs the benchmark table covers)."""
-    out = []
-    for s in SAMPLES:
-        out += [
-            f"results/{s}/enhanced.h5ad",
-            f"results/{s}/figures/enhanced_genes.png",
-            f"results/{s}/evaluate/summary.tsv",
-            f"results/{s}/evaluate/boxplot.png",
-            f"results/{s}/evaluate/gene_panels.png",
-        ]
-        if s in config["ablation"]["samples"]:
-            out.append(f"results/{s}/ablation/table1.tsv")
-        if s in config["patterns"]["samples"]:
-            out += [
-                f"results/{s}/patterns/summary.json",
-                f"results/{s}/patterns/new_terms.tsv",
-            ]
-    return out
+    return [result(k, s) for s in SAMPLES for k in sample_kinds(s)]
 
 
 PAGE_DIR = config["results_page"]["dir"].rstrip("/")
 
 
+def page_files(wildcards=None):
+    """Per sample, the files the results page reads: {sample: {kind: path}}."""
+    unused = ("enhanced", "table1")
+    return {
+        s: {k: result(k, s) for k in sample_kinds(s) if k not in unused}
+        for s in SAMPLES
+    }
+
+
 def results_page_inputs(wildcards):
     return {
-        "outputs": sample_outputs(),
-        "benchmarks": "results/summary/benchmarks.tsv",
-        "run_info": "results/summary/run_info.yaml",
+        "outputs": [p for files in page_files().values() for p in files.values()],
+        "benchmarks": SUMMARY["benchmarks"],
+        "run_info": SUMMARY["run_info"],
     }
 
 
@@ -238,8 +300,8 @@ def all_outputs():
     """Everything `rule all` asks for."""
     return sample_outputs() + [
         f"{PAGE_DIR}/results.md",
-        "results/summary/median_pcc.tsv",
-        "results/summary/median_pcc.png",
-        "results/summary/benchmarks.tsv",
-        "results/summary/run_info.yaml",
+        SUMMARY["median_pcc"],
+        SUMMARY["median_pcc_png"],
+        SUMMARY["benchmarks"],
+        SUMMARY["run_info"],
     ]

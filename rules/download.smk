@@ -5,18 +5,18 @@ rule download:
         "logs/download/{sample}.log",
     benchmark:
         "results/benchmarks/download/{sample}.tsv"
-    localrule: True
-    conda:
-        CPU_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=240,
     params:
         locations=lambda wildcards: sample_row(wildcards)["location"],
         sha256=lambda wildcards: sample_row(wildcards)["sha256"],
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=240,
+    localrule: True
+    conda:
+        CPU_ENV
     script:
         "../scripts/download.py"
 
@@ -29,13 +29,13 @@ rule simulate:
         "logs/simulate/{sample}.log",
     benchmark:
         "results/benchmarks/simulate/{sample}.tsv"
-    conda:
-        CPU_ENV
+    params:
+        spec=simulate_spec,
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    params:
-        spec=simulate_spec,
+    conda:
+        CPU_ENV
     script:
         "../scripts/simulate.py"

@@ -6,23 +6,23 @@ rule enhance:
     input:
         unpack(enhance_inputs),
     output:
-        "results/{sample}/enhanced.h5ad",
+        RESULTS["enhanced"],
     log:
         "logs/enhance/{sample}.log",
     benchmark:
         "results/benchmarks/enhance/{sample}.tsv"
-    conda:
-        GPU_ENV
-    threads: res("enhance", "threads")
-    resources:
-        gpu=1,
-        mem_mb=res("enhance", "mem_mb"),
-        runtime=res("enhance", "runtime"),
     params:
         chunk=config["enhance"]["chunk"],
         variant=config["enhance"]["variant"],
         robust_net=config["enhance"]["robust_net"],
         seed=config["train"]["seed"],
         device=config["train"]["device"],
+    threads: res("enhance", "threads")
+    resources:
+        gpu=1,
+        mem_mb=res("enhance", "mem_mb"),
+        runtime=res("enhance", "runtime"),
+    conda:
+        GPU_ENV
     script:
         "../scripts/enhance.py"

@@ -1,27 +1,28 @@
-# stEnTrans and the baselines (DIST, linear, cubic, NN, NEDI) are scored together
-# by `stentrans evaluate`, so every method sees the same genes, spots and input.
+# stEnTrans, the robust variant and the baselines (DIST, linear, cubic, NN, NEDI) are
+# scored together by stentrans.tl.evaluate, so every method sees the same genes,
+# spots and input.
 
 
 rule evaluate:
     input:
-        "results/{sample}/qc.h5ad",
+        RESULTS["qc"],
     output:
-        per_gene="results/{sample}/evaluate/per_gene.tsv",
+        per_gene=RESULTS["per_gene"],
         summary=report(
-            "results/{sample}/evaluate/summary.tsv",
+            RESULTS["summary"],
             caption="../report/evaluate_summary.rst",
             category="Evaluation",
             subcategory="{sample}",
         ),
-        summary_md="results/{sample}/evaluate/summary.md",
+        summary_md=RESULTS["summary_md"],
         boxplot=report(
-            "results/{sample}/evaluate/boxplot.png",
+            RESULTS["boxplot"],
             caption="../report/boxplot.rst",
             category="Evaluation",
             subcategory="{sample}",
         ),
         panels=report(
-            "results/{sample}/evaluate/gene_panels.png",
+            RESULTS["gene_panels"],
             caption="../report/gene_panels.rst",
             category="Evaluation",
             subcategory="{sample}",
@@ -30,16 +31,9 @@ rule evaluate:
         "logs/evaluate/{sample}.log",
     benchmark:
         "results/benchmarks/evaluate/{sample}.tsv"
-    conda:
-        GPU_ENV
-    threads: res("evaluate", "threads")
-    resources:
-        gpu=1,
-        mem_mb=res("evaluate", "mem_mb"),
-        runtime=res("evaluate", "runtime"),
     params:
         protocols=eval_protocols,
-        methods=eval_methods,
+        methods=eval_setting("methods"),
         seeds=eval_setting("seeds"),
         epochs=config["evaluate"]["epochs"],
         dist_epochs=config["evaluate"]["dist_epochs"],
@@ -50,37 +44,39 @@ rule evaluate:
         batch_size=config["train"]["batch_size"],
         lr=config["train"]["lr"],
         device=config["train"]["device"],
+        ablation=False,
+    threads: res("evaluate", "threads")
+    resources:
+        gpu=1,
+        mem_mb=res("evaluate", "mem_mb"),
+        runtime=res("evaluate", "runtime"),
+    conda:
+        GPU_ENV
     script:
         "../scripts/evaluate.py"
 
 
 rule ablation:
     input:
-        "results/{sample}/qc.h5ad",
+        RESULTS["qc"],
     output:
-        per_gene="results/{sample}/ablation/per_gene.tsv",
-        summary="results/{sample}/ablation/summary.tsv",
+        per_gene=RESULTS["ablation_per_gene"],
+        summary=RESULTS["ablation"],
         table1=report(
-            "results/{sample}/ablation/table1.tsv",
+            RESULTS["table1"],
             caption="../report/table1.rst",
             category="Ablation",
             subcategory="{sample}",
         ),
-        table1_md="results/{sample}/ablation/table1.md",
+        table1_md=RESULTS["table1_md"],
     log:
         "logs/ablation/{sample}.log",
     benchmark:
         "results/benchmarks/ablation/{sample}.tsv"
-    conda:
-        GPU_ENV
-    threads: res("evaluate", "threads")
-    resources:
-        gpu=1,
-        mem_mb=res("evaluate", "mem_mb"),
-        runtime=res("evaluate", "runtime"),
     params:
-        protocols=config["ablation"]["protocol"],
-        methods="stentrans",
+        protocols=[config["ablation"]["protocol"]],
+        # ablation=True: the paper's network and its ablations (Table 1)
+        methods=[],
         seeds=config["evaluate"]["seeds"],
         epochs=config["evaluate"]["epochs"],
         dist_epochs=None,
@@ -92,5 +88,12 @@ rule ablation:
         lr=config["train"]["lr"],
         device=config["train"]["device"],
         ablation=True,
+    threads: res("evaluate", "threads")
+    resources:
+        gpu=1,
+        mem_mb=res("evaluate", "mem_mb"),
+        runtime=res("evaluate", "runtime"),
+    conda:
+        GPU_ENV
     script:
         "../scripts/evaluate.py"

@@ -1,37 +1,37 @@
 rule patterns:
     input:
-        measured="results/{sample}/qc.h5ad",
-        enhanced="results/{sample}/enhanced.h5ad",
+        measured=RESULTS["qc"],
+        enhanced=RESULTS["enhanced"],
         gmt=patterns_gmt,
     output:
-        ranking="results/{sample}/patterns/ranking.tsv",
-        families="results/{sample}/patterns/families_enhanced.tsv",
+        ranking=RESULTS["ranking"],
+        families=RESULTS["families"],
         ranked_genes=report(
-            "results/{sample}/patterns/fig4b_ranked_genes.png",
+            RESULTS["ranked_genes"],
             caption="../report/fig4b.rst",
             category="Patterns",
             subcategory="{sample}",
         ),
         family_summary=report(
-            "results/{sample}/patterns/fig4c_family_summary.png",
+            RESULTS["family_summary"],
             caption="../report/fig4c.rst",
             category="Patterns",
             subcategory="{sample}",
         ),
         new_terms_plot=report(
-            "results/{sample}/patterns/fig4d_new_terms.png",
+            RESULTS["new_terms_plot"],
             caption="../report/fig4d.rst",
             category="Patterns",
             subcategory="{sample}",
         ),
         new_terms=report(
-            "results/{sample}/patterns/new_terms.tsv",
+            RESULTS["new_terms"],
             caption="../report/new_terms.rst",
             category="Patterns",
             subcategory="{sample}",
         ),
         summary=report(
-            "results/{sample}/patterns/summary.json",
+            RESULTS["patterns"],
             caption="../report/patterns_summary.rst",
             category="Patterns",
             subcategory="{sample}",
@@ -40,17 +40,17 @@ rule patterns:
         "logs/patterns/{sample}.log",
     benchmark:
         "results/benchmarks/patterns/{sample}.tsv"
-    conda:
-        GPU_ENV
-    threads: res("patterns", "threads")
-    resources:
-        gpu=1,
-        mem_mb=res("patterns", "mem_mb"),
-        runtime=res("patterns", "runtime"),
     params:
         top=config["patterns"]["top"],
         species=species,
         min_spot_fraction=config["qc"]["min_spot_fraction"],
         device=config["train"]["device"],
+    threads: res("patterns", "threads")
+    resources:
+        gpu=1,
+        mem_mb=res("patterns", "mem_mb"),
+        runtime=res("patterns", "runtime"),
+    conda:
+        GPU_ENV
     script:
         "../scripts/patterns.py"

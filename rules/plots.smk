@@ -1,10 +1,10 @@
 rule plot_enhanced:
     input:
-        measured="results/{sample}/qc.h5ad",
-        enhanced="results/{sample}/enhanced.h5ad",
+        measured=RESULTS["qc"],
+        enhanced=RESULTS["enhanced"],
     output:
         report(
-            "results/{sample}/figures/enhanced_genes.png",
+            RESULTS["enhanced_genes"],
             caption="../report/enhanced_genes.rst",
             category="Enhancement",
             subcategory="{sample}",
@@ -13,31 +13,31 @@ rule plot_enhanced:
         "logs/plot_enhanced/{sample}.log",
     benchmark:
         "results/benchmarks/plot_enhanced/{sample}.tsv"
-    conda:
-        CPU_ENV
+    params:
+        genes=lambda wildcards: config["evaluate"]["genes"].get(wildcards.sample, []),
+        n_genes=config["plots"]["n_genes"],
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
-    params:
-        genes=lambda wildcards: config["evaluate"]["genes"].get(wildcards.sample, []),
-        n_genes=config["plots"]["n_genes"],
+    conda:
+        CPU_ENV
     script:
         "../scripts/plot_enhanced.py"
 
 
 rule summarize:
     input:
-        expand("results/{sample}/evaluate/summary.tsv", sample=SAMPLES),
+        [result("summary", s) for s in SAMPLES],
     output:
         tsv=report(
-            "results/summary/median_pcc.tsv",
+            SUMMARY["median_pcc"],
             caption="../report/median_pcc.rst",
             category="Summary",
         ),
-        md="results/summary/median_pcc.md",
+        md=SUMMARY["median_pcc_md"],
         png=report(
-            "results/summary/median_pcc.png",
+            SUMMARY["median_pcc_png"],
             caption="../report/median_pcc_plot.rst",
             category="Summary",
         ),
@@ -45,15 +45,15 @@ rule summarize:
         "logs/summarize/summarize.log",
     benchmark:
         "results/benchmarks/summarize/summarize.tsv"
-    localrule: True
-    conda:
-        CPU_ENV
+    params:
+        samples=SAMPLES,
+        paper_medians=config["paper_medians"],
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        samples=SAMPLES,
-        paper_medians=config["paper_medians"],
+    localrule: True
+    conda:
+        CPU_ENV
     script:
         "../scripts/summarize.py"

@@ -1,22 +1,22 @@
 rule pretrain:
     input:
-        "results/{sample}/qc.h5ad",
+        RESULTS["qc"],
     output:
-        "results/{sample}/model.pt",
+        RESULTS["model"],
     log:
         "logs/pretrain/{sample}.log",
     benchmark:
         "results/benchmarks/pretrain/{sample}.tsv"
-    conda:
-        GPU_ENV
+    params:
+        model=config["model"],
+        train=config["train"],
+        scratch=pretrain_scratch,
     threads: res("pretrain", "threads")
     resources:
         gpu=1,
         mem_mb=res("pretrain", "mem_mb"),
         runtime=res("pretrain", "runtime"),
-    params:
-        model=config["model"],
-        train=config["train"],
-        scratch=pretrain_scratch,
+    conda:
+        GPU_ENV
     script:
         "../scripts/pretrain.py"

@@ -7,14 +7,15 @@ rule bin_cells:
         "logs/bin_cells/{sample}.log",
     benchmark:
         "results/benchmarks/bin_cells/{sample}.tsv"
-    conda:
-        CPU_ENV
+    params:
+        binning=binning_settings,
+        sha256=path_sha256,
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
-    params:
-        binning=binning_settings,
+    conda:
+        CPU_ENV
     script:
         "../scripts/bin_cells.py"
 
@@ -23,21 +24,21 @@ rule qc:
     input:
         data=qc_input,
     output:
-        "results/{sample}/qc.h5ad",
+        RESULTS["qc"],
     log:
         "logs/qc/{sample}.log",
     benchmark:
         "results/benchmarks/qc/{sample}.tsv"
-    conda:
-        CPU_ENV
+    params:
+        lattice=lambda wildcards: sample_row(wildcards)["lattice"],
+        sha256=qc_sha256,
+        min_counts=config["qc"]["min_counts"],
+        min_spot_fraction=config["qc"]["min_spot_fraction"],
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
-    params:
-        lattice=lambda wildcards: sample_row(wildcards)["lattice"],
-        sha256=path_sha256,
-        min_counts=config["qc"]["min_counts"],
-        min_spot_fraction=config["qc"]["min_spot_fraction"],
+    conda:
+        CPU_ENV
     script:
         "../scripts/qc.py"

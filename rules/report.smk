@@ -3,7 +3,7 @@ rule benchmarks:
         sample_outputs(),
     output:
         report(
-            "results/summary/benchmarks.tsv",
+            SUMMARY["benchmarks"],
             caption="../report/benchmarks.rst",
             category="Run",
         ),
@@ -11,15 +11,15 @@ rule benchmarks:
         "logs/benchmarks/benchmarks.log",
     benchmark:
         "results/benchmarks/benchmarks/benchmarks.tsv"
-    localrule: True
-    conda:
-        CPU_ENV
+    params:
+        folder=BENCHMARKS,
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    params:
-        folder="results/benchmarks",
+    localrule: True
+    conda:
+        CPU_ENV
     script:
         "../scripts/benchmarks.py"
 
@@ -27,7 +27,7 @@ rule benchmarks:
 rule run_info:
     output:
         report(
-            "results/summary/run_info.yaml",
+            SUMMARY["run_info"],
             caption="../report/run_info.rst",
             category="Run",
         ),
@@ -35,15 +35,15 @@ rule run_info:
         "logs/run_info/run_info.log",
     benchmark:
         "results/benchmarks/run_info/run_info.tsv"
-    conda:
-        GPU_ENV
+    params:
+        config=config,
+        samples=samples.astype(str).to_dict(orient="records"),
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    params:
-        config=config,
-        samples=samples.astype(str).to_dict(orient="records"),
+    conda:
+        GPU_ENV
     script:
         "../scripts/run_info.py"
 
@@ -62,15 +62,8 @@ rule results_page:
         "logs/results_page/results_page.log",
     benchmark:
         "results/benchmarks/results_page/results_page.tsv"
-    localrule: True
-    conda:
-        CPU_ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
-        samples=SAMPLES,
+        files=page_files,
         page=config["results_page"],
         paper_medians=config["paper_medians"],
         settings=lambda wildcards: {
@@ -79,5 +72,12 @@ rule results_page:
             "train": config["train"],
             "enhance": config["enhance"],
         },
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    localrule: True
+    conda:
+        CPU_ENV
     script:
         "../scripts/results_page.py"

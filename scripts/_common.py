@@ -1,26 +1,22 @@
-"""Shared start of the workflow scripts: package on the path, logging, threads.
+"""Shared start of the workflow scripts: the rule's log, its threads, one-line errors.
 
 Snakemake puts this folder on ``sys.path`` when it runs a script, so every
-script can ``from _common import start, run_cli``.
+script can ``from _common import run``. Each script is a thin call of the
+stentrans Python API with ``snakemake.input/output/params``; the package
+comes from the environment (``envs/stentrans.yaml`` installs this checkout,
+or ``pip install -e .`` in your own environment).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shlex
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("stentrans.workflow")
 
 
 def start(snakemake) -> logging.Logger:
-    """Use this checkout's package, log to the rule's log, use the rule's threads."""
-    if (REPO / "stentrans" / "__init__.py").is_file() and str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+    """Log to the rule's log and let the package use the rule's threads."""
     os.environ["STENTRANS_THREADS"] = str(max(1, int(snakemake.threads)))
     # progress bars go to the terminal; keep their updates rare in batch jobs
     os.environ.setdefault("TQDM_MININTERVAL", "10")
@@ -32,31 +28,24 @@ def start(snakemake) -> logging.Logger:
     return log
 
 
-def run_cli(argv) -> None:
-    """Run ``stentrans ARGV``; errors are logged as one line and end the job."""
-    from stentrans import cli
-    from stentrans._errors import InputError
+def run(snakemake, main) -> None:
+    """:func:`start`, then ``main(snakemake, log)``.
 
-    argv = [str(a) for a in argv]
-    log.info("stentrans %s", " ".join(shlex.quote(a) for a in argv))
-    args = cli.build_parser().parse_args(argv)
+    Bad input (:class:`stentrans.InputError`, a missing file) ends the job
+    with status 2 and one line in the log; anything else is a bug: its
+    traceback goes to the log and the job ends with status 1.
+    """
+    start(snakemake)
+    from stentrans import InputError
+
     try:
-        rc = int(args.func(args) or 0)
+        main(snakemake, log)
     except InputError as err:
-        log.error("stentrans %s: error: %s", args.command, err)
+        log.error("%s: error: %s", snakemake.rule, err)
         raise SystemExit(2) from None
     except FileNotFoundError as err:
-        log.error("stentrans %s: error: %s: file not found", args.command, err.filename)
+        log.error("%s: error: %s: file not found", snakemake.rule, err.filename)
         raise SystemExit(2) from None
-    except Exception:  # a bug, not bad input: keep the traceback in the rule's log
-        log.exception("stentrans %s failed", args.command)
+    except Exception:
+        log.exception("%s failed", snakemake.rule)
         raise SystemExit(1) from None
-    if rc:
-        log.error("stentrans %s exited with status %d", args.command, rc)
-        raise SystemExit(rc)
-
-
-def fail(message: str) -> None:
-    """Log one line and end the job with status 2."""
-    log.error("%s", message)
-    raise SystemExit(2)

@@ -1,19 +1,13 @@
 """Rule download: fetch a sample's URLs (sha256-checked) into its folder."""
 
-from _common import fail, start
+from _common import run
 
-log = start(snakemake)  # noqa: F821
 
-from stentrans._errors import InputError  # noqa: E402
-from stentrans.download import fetch  # noqa: E402
+def main(snakemake, log):
+    from stentrans.datasets import fetch
 
-try:
-    fetch(
-        snakemake.params.locations,  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        snakemake.params.sha256,  # noqa: F821
-        retries=snakemake.params.retries,  # noqa: F821
-        backoff=snakemake.params.backoff,  # noqa: F821
-    )
-except InputError as err:
-    fail(f"download: error: {err}")
+    p = snakemake.params
+    fetch(p.locations, snakemake.output[0], p.sha256, retries=p.retries, backoff=p.backoff)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,13 +1,30 @@
-"""Rule enhance: 2x enhancement of every gene (robust variant, or the pretrained paper model)."""
+"""Rule enhance: 2x enhancement of every gene (robust variant, or the pretrained paper network)."""
 
-from _common import run_cli, start
+import json
 
-start(snakemake)  # noqa: F821
-p = snakemake.params  # noqa: F821
-argv = ["enhance", snakemake.input.data, "-o", snakemake.output[0]]  # noqa: F821
-argv += ["--no-filter", "--chunk", p.chunk, "--device", p.device]
-if p.variant == "paper":
-    argv += ["--model", snakemake.input.model]  # noqa: F821
-else:
-    argv += ["--variant", "robust", "--seed", p.seed] + (["--robust-net"] if p.robust_net else [])
-run_cli(argv)
+from _common import run
+
+
+def main(snakemake, log):
+    import anndata as ad
+
+    import stentrans
+
+    p = snakemake.params
+    adata = stentrans.read(snakemake.input.data)
+    if p.variant == "paper":
+        model = snakemake.input.model
+    else:
+        model = stentrans.tl.train(adata, "robust+net" if p.robust_net else "robust", seed=p.seed, device=p.device)
+    out = snakemake.output[0]
+    stentrans.tl.enhance(adata, model, chunk=p.chunk, device=p.device, out_path=out)
+    enh = ad.read_h5ad(out, backed="r")
+    st = enh.uns["stentrans"]
+    log.info("enhanced %d genes: %d measured + %d new spots -> %s", enh.n_vars, st["n_measured"], st["n_imputed"], out)
+    mapping = json.loads(open(snakemake.input.grid).read())
+    if (st["n_measured"], st["n_imputed"]) != (mapping["n_measured"], mapping["n_new"]):
+        raise RuntimeError(f"{out}: {st['n_measured']} + {st['n_imputed']} spots, but the lattice mapping {snakemake.input.grid} has {mapping['n_measured']} + {mapping['n_new']}")
+    enh.file.close()
+
+
+run(snakemake, main)  # noqa: F821

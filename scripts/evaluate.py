@@ -1,21 +1,50 @@
-"""Rules evaluate and ablation: `stentrans evaluate` into the outputs' folder."""
+"""Rules evaluate and ablation: per-gene PCC of the methods under the protocols, tables and figures."""
 
 from pathlib import Path
 
-from _common import run_cli, start
+from _common import run
 
-start(snakemake)  # noqa: F821
-p = snakemake.params  # noqa: F821
-outdir = Path(snakemake.output.summary).parent  # noqa: F821
-argv = ["evaluate", snakemake.input[0], "-o", outdir, "--no-filter", "--no-progress"]  # noqa: F821
-argv += ["--dataset", snakemake.wildcards.sample, "--protocol", p.protocols, "--methods", p.methods]  # noqa: F821
-argv += ["--seeds", p.seeds, "--epochs", p.epochs, "--heldout-fraction", p.heldout_fraction]
-argv += ["--depth", p.model["depth"], "--patch-size", p.model["patch_size"], "--heads", p.model["heads"]]
-argv += ["--batch-size", p.batch_size, "--lr", p.lr, "--device", p.device, "--n-panel-genes", p.n_panel_genes]
-if p.genes:
-    argv += ["--genes", p.genes]
-if p.dist_epochs is not None:
-    argv += ["--dist-epochs", p.dist_epochs]
-if p.get("ablation", False):
-    argv.append("--ablation")
-run_cli(argv)
+#: gene panels: the first of these protocols that ran (measured-grid maps)
+PANEL_PROTOCOLS = ("nested", "paper", "heldout-genes")
+
+
+def main(snakemake, log):
+    import stentrans
+    from stentrans import pl, report, tl
+
+    p = snakemake.params
+    sample = snakemake.wildcards.sample
+    outdir = Path(snakemake.output.summary).parent
+    adata = stentrans.read(snakemake.input[0])
+    panel = list(p.genes) or pl.top_variance_genes(adata, p.n_panel_genes)
+    missing = [g for g in panel if g not in adata.var_names]
+    if missing:
+        raise stentrans.InputError(snakemake.input[0], "evaluate.genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
+    seeds = list(range(p.seeds))
+    res = tl.evaluate(
+        adata,
+        protocol=p.protocols,
+        methods=p.methods,
+        seeds=seeds,
+        epochs=p.epochs,
+        model_kwargs=dict(p.model),
+        ablation=p.ablation,
+        heldout_fraction=p.heldout_fraction,
+        device=p.device,
+        progress=False,
+        train_kwargs={"batch_size": p.batch_size, "lr": p.lr},
+        baseline_kwargs={"dist": {"epochs": p.dist_epochs}} if p.dist_epochs is not None else None,
+        keep_genes=panel,
+        dataset=sample,
+    )
+    report.write_results(res, outdir, ablation=p.ablation)
+    pl.pcc_boxplots(res["per_gene"], save=outdir / "boxplot")
+    proto = next((q for q in PANEL_PROTOCOLS if q in res["maps"]), None)
+    if proto is not None:
+        pl.gene_panels(adata, panel, res["maps"][proto], title=f"{sample}: protocol {proto}, seed {seeds[0]}", save=outdir / "gene_panels")
+    for _, row in res["summary"].iterrows():
+        log.info("%-22s %-18s median PCC %s", row["protocol"], row["method"], report.format_pm(row["mean"], row["sd"]))
+    log.info("-> %s", outdir)
+
+
+run(snakemake, main)  # noqa: F821

@@ -2,13 +2,27 @@
 
 from pathlib import Path
 
-from _common import run_cli, start
+from _common import run
 
-start(snakemake)  # noqa: F821
-p = snakemake.params  # noqa: F821
-i = snakemake.input  # noqa: F821
-outdir = Path(snakemake.output.summary).parent  # noqa: F821
-run_cli(
-    ["patterns", i.measured, "--enhanced", i.enhanced, "--gmt", i.gmt, "--top", p.top, "--species", p.species]
-    + ["--min-spot-fraction", p.min_spot_fraction, "--device", p.device, "-o", outdir]
-)
+
+def main(snakemake, log):
+    import anndata as ad
+
+    import stentrans
+
+    p = snakemake.params
+    i = snakemake.input
+    adata = stentrans.pp.qc(stentrans.read(i.measured), min_spot_fraction=p.min_spot_fraction)
+    enhanced = ad.read_h5ad(i.enhanced)
+    enhanced.uns["stentrans"].setdefault("source", str(i.enhanced))  # errors name the file
+    # pp.qc keeps raw counts in layers["counts"] (X may be normalised);
+    # the enhanced X is on the scale the model was trained on (counts by default)
+    layer = "counts" if "counts" in adata.layers else None
+    outdir = Path(snakemake.output.summary).parent
+    res = stentrans.tl.run_patterns(adata, enhanced=enhanced, gmt=i.gmt, top=p.top, outdir=outdir, species=p.species, layer=layer, device=p.device)
+    log.info("top-10 (original): %s", ", ".join(res["summary"]["top10"]["original"]))
+    log.info("top-10 (enhanced): %s", ", ".join(res["summary"]["top10"]["enhanced"]))
+    log.info("%d files -> %s", len(res["files"]), outdir)
+
+
+run(snakemake, main)  # noqa: F821

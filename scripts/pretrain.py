@@ -1,4 +1,4 @@
-"""Rule pretrain: self-supervised training; resumable after an interruption.
+"""Rule pretrain: self-supervised training of the paper's network; resumable after an interruption.
 
 Training checkpoints go to a scratch folder keyed by the settings (not the
 rule's output), so a killed run continues from its last checkpoint when
@@ -9,22 +9,25 @@ import os
 import shutil
 from pathlib import Path
 
-from _common import run_cli, start
+from _common import run
 
-log = start(snakemake)  # noqa: F821
-m = snakemake.params.model  # noqa: F821
-t = snakemake.params.train  # noqa: F821
-scratch = Path(snakemake.params.scratch)  # noqa: F821
-scratch.mkdir(parents=True, exist_ok=True)
-ckpt = scratch / "model.pt"
-if ckpt.exists():
-    log.info("resuming from %s", ckpt)
-run_cli(
-    ["train", snakemake.input[0], "-o", ckpt, "--no-filter", "--resume"]  # noqa: F821
-    + ["--epochs", t["epochs"], "--batch-size", t["batch_size"], "--lr", t["lr"]]
-    + ["--seed", t["seed"], "--device", t["device"], "--checkpoint-every", t["checkpoint_every"]]
-    + ["--patch-size", m["patch_size"], "--depth", m["depth"], "--heads", m["heads"]]
-    + (["--crop", t["crop"]] if t.get("crop") is not None else [])
-)
-os.replace(ckpt, snakemake.output[0])  # noqa: F821
-shutil.rmtree(scratch, ignore_errors=True)
+
+def main(snakemake, log):
+    import stentrans
+    from stentrans.models.registry import PAPER_METHOD
+
+    t = snakemake.params.train
+    scratch = Path(snakemake.params.scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    ckpt = scratch / "model.pt"
+    if ckpt.exists():
+        log.info("resuming from %s", ckpt)
+    adata = stentrans.read(snakemake.input[0])
+    settings = {k: t[k] for k in ("epochs", "batch_size", "lr", "checkpoint_every", "crop")}
+    fitted = stentrans.tl.train(adata, PAPER_METHOD, seed=t["seed"], device=t["device"], checkpoint=ckpt, resume=True, **settings, **snakemake.params.model)
+    log.info("trained %d epochs in %.1f s, final loss %.5g -> %s", fitted.epochs_run, fitted.seconds, fitted.final_loss, ckpt)
+    os.replace(ckpt, snakemake.output[0])
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,20 +1,22 @@
 """Rule qc: read the sample (any supported format), filter spots and genes."""
 
-from _common import fail, run_cli, start
+from _common import run
 
-log = start(snakemake)  # noqa: F821
 
-from stentrans._errors import InputError  # noqa: E402
-from stentrans.download import check_sha256, data_path  # noqa: E402
+def main(snakemake, log):
+    import stentrans
+    from stentrans.datasets import check_sha256, data_path
 
-p = snakemake.params  # noqa: F821
-data = data_path(snakemake.input.data)  # noqa: F821
-if p.sha256:
-    if data.is_file():
-        try:
+    p = snakemake.params
+    data = data_path(snakemake.input.data)
+    if p.sha256:
+        if data.is_file():
             log.info("%s: sha256 %s (as expected)", data, check_sha256(data, p.sha256))
-        except InputError as err:
-            fail(f"qc: error: {err}")
-    else:
-        log.warning("%s is a folder: its sha256 in the sample table is not checked", data)
-run_cli(["qc", data, "-o", snakemake.output[0], "--lattice", p.lattice, "--min-counts", p.min_counts, "--min-spot-fraction", p.min_spot_fraction])  # noqa: F821
+        else:
+            log.warning("%s is a folder: its sha256 in the sample table is not checked", data)
+    adata = stentrans.pp.qc(stentrans.read(data, lattice=p.lattice), min_counts=p.min_counts, min_spot_fraction=p.min_spot_fraction)
+    stentrans.tl.write_h5ad(adata, snakemake.output[0])
+    log.info("qc: %d spots x %d genes -> %s", adata.n_obs, adata.n_vars, snakemake.output[0])
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,9 +1,18 @@
-"""Rule simulate: `stentrans simulate` for a sample with source `simulate`."""
+"""Rule simulate: a simulated section (2x truth in uns) and its planted programs as gene sets."""
 
-from _common import run_cli, start
+from _common import run
 
-start(snakemake)  # noqa: F821
-spec = snakemake.params.spec  # noqa: F821
-argv = ["simulate", "--lattice", spec["lattice"], "--n-genes", spec["n_genes"], "--seed", spec["seed"]]
-argv += ["--shape", *spec["shape"]] if spec["shape"] else ["--size", spec["size"]]
-run_cli(argv + ["-o", snakemake.output.h5ad, "--gmt", snakemake.output.gmt])  # noqa: F821
+
+def main(snakemake, log):
+    import stentrans
+    from stentrans.datasets import simulate, write_program_gmt
+
+    spec = snakemake.params.spec
+    shape = tuple(spec["shape"]) or None
+    adata = simulate(lattice=spec["lattice"], n_genes=spec["n_genes"], seed=spec["seed"], **({"shape": shape} if shape else {"size": spec["size"]}))
+    stentrans.tl.write_h5ad(adata, snakemake.output.h5ad)
+    write_program_gmt(adata, snakemake.output.gmt)
+    log.info("%d spots x %d genes -> %s, planted programs -> %s", adata.n_obs, adata.n_vars, snakemake.output.h5ad, snakemake.output.gmt)
+
+
+run(snakemake, main)  # noqa: F821

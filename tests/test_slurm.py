@@ -35,7 +35,7 @@ CLUSTER_SCRIPT = REPO / "tests" / "cluster" / "start_slurm.sh"
 
 SAMPLE = "sim_hex"  # the small hex section of the demo
 TARGETS = [f"results/{SAMPLE}/enhanced.h5ad", f"results/{SAMPLE}/evaluate/per_gene.tsv"]
-EXPECTED_RULES = {"simulate", "qc", "pretrain", "enhance", "evaluate"}
+EXPECTED_RULES = {"simulate", "qc", "grid", "pretrain", "enhance", "evaluate"}
 GPU_RULES = {"pretrain", "enhance", "evaluate"}
 
 # few epochs, two methods, one seed: a few seconds of compute per job
@@ -101,27 +101,38 @@ def _minutes(value: str) -> int:
 
 
 def _submitted_jobs(log: str) -> dict[str, dict]:
-    """SLURM job id -> rule, threads and resources, from Snakemake's main log."""
+    """SLURM job id -> rule, threads and resources, from Snakemake's main log.
+
+    Jobs that become ready together (e.g. grid and pretrain after qc) print
+    their rule blocks first and their submissions after, so the blocks are
+    matched by Snakemake's job id ("jobid: N" in the block, "Job N has been
+    submitted with SLURM jobid M").
+    """
+    blocks: dict[str, dict] = {}
     jobs = {}
     current = None
     for line in log.splitlines():
-        m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        s = line.strip()
+        m = re.match(r"^(?:local)?rule (\w+):$", s)
         if m:
             current = {"rule": m.group(1), "threads": 1, "resources": {}}
             continue
+        m = re.search(r"(?:Job (\d+) has been )?submitted with SLURM jobid (\d+)", line)
+        if m:
+            job = blocks.get(m.group(1)) if m.group(1) is not None else current
+            if job is not None:
+                jobs[m.group(2)] = job
+            continue
         if current is None:
             continue
-        s = line.strip()
-        if s.startswith("threads:"):
+        if s.startswith("jobid:"):
+            blocks[s.split(":", 1)[1].strip()] = current
+        elif s.startswith("threads:"):
             current["threads"] = int(s.split(":", 1)[1])
         elif s.startswith("resources:"):
             for item in s.split(":", 1)[1].split(","):
                 key, _, val = item.strip().partition("=")
                 current["resources"][key] = val
-        m = re.search(r"submitted with SLURM jobid (\d+)", line)
-        if m:
-            jobs[m.group(1)] = current
-            current = None
     return jobs
 
 

@@ -1,10 +1,13 @@
-"""The Snakemake workflow: lint, formatting, dry-runs (demo, paper, SLURM),
-binning of cell-level data, and the demo end to end (slow)."""
+"""The Snakemake workflow: lint, formatting, rule layout, one script style, the
+config schema against the method registry, the conda envs installing the
+package, dry-runs (demo, paper, SLURM), binning of cell-level data, and the
+demo end to end (slow)."""
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -104,6 +107,80 @@ def test_every_rule_has_log_benchmark_and_env():
     assert gpu_rules == {"pretrain", "enhance", "evaluate", "ablation", "patterns"}
 
 
+#: the directives of a rule, in the order every rule file writes them (pyproject.toml [tool.snakefmt])
+DIRECTIVE_ORDER = ["input", "output", "log", "benchmark", "params", "threads", "resources", "localrule", "conda", "script"]
+
+
+def _rules() -> list[tuple[str, str]]:
+    text = "\n".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))
+    return re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, flags=re.M | re.S)
+
+
+def test_rules_write_their_directives_in_one_order():
+    for name, body in _rules():
+        found = re.findall(r"^    (\w+):", body, flags=re.M)
+        assert set(found) <= set(DIRECTIVE_ORDER), (name, found)
+        assert found == sorted(found, key=DIRECTIVE_ORDER.index), f"rule {name}: {found}"
+
+
+def test_scripts_are_thin_calls_of_the_api():
+    """One script style: `run(snakemake, main)`, no argv strings parsed again, no sys.path edits."""
+    scripts = sorted(p for p in (REPO / "scripts").glob("*.py") if p.name != "_common.py")
+    assert len(scripts) >= 14
+    for path in scripts:
+        text = path.read_text()
+        assert text.rstrip().endswith("run(snakemake, main)  # noqa: F821"), path.name
+        for banned in ("argparse", "run_cli", "build_parser", "sys.path", "argv"):
+            assert banned not in text, (path.name, banned)
+        assert len(text.splitlines()) <= 60, f"{path.name}: move its logic into the package"
+    common = (REPO / "scripts" / "_common.py").read_text()
+    assert "sys.path.insert" not in common and "parents[1]" not in common  # the package comes from the env
+
+
+def test_config_schema_lists_the_registry_methods():
+    import yaml
+
+    from stentrans.models.registry import METHODS
+
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    assert schema["definitions"]["method"]["enum"] == list(METHODS)
+
+
+def test_config_readme_documents_every_section():
+    import yaml
+
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    samples = yaml.safe_load((REPO / "schemas" / "samples.schema.yaml").read_text())
+    readme = (REPO / "config" / "README.md").read_text()
+    missing = [k for k in [*schema["properties"], *samples["properties"]] if f"| `{k}` |" not in readme]
+    assert not missing, f"config/README.md does not document {missing}"
+
+
+def test_conda_envs_install_this_checkout(tmp_path):
+    """envs/*.yaml: pip installs the package from STENTRANS_CHECKOUT, which rules/common.smk sets.
+
+    Snakemake copies an env file into .snakemake/conda/ and conda runs pip
+    there with the pip entries as a requirements file (-r), so a relative
+    path would resolve against that copy; here the same pip step runs from
+    such a folder, offline and as a dry run.
+    """
+    import yaml
+
+    assert 'os.environ.setdefault("STENTRANS_CHECKOUT", workflow.basedir)' in (REPO / "rules" / "common.smk").read_text()
+    for name in ("stentrans.yaml", "stentrans-cuda.yaml"):
+        deps = yaml.safe_load((REPO / "envs" / name).read_text())["dependencies"]
+        assert "pip" in deps, name
+        (pip,) = [d["pip"] for d in deps if isinstance(d, dict)]
+        assert pip == ["-e ${STENTRANS_CHECKOUT}"], (name, pip)
+    conda_dir = tmp_path / ".snakemake" / "conda"
+    conda_dir.mkdir(parents=True)
+    req = conda_dir / "condaenv.requirements.txt"
+    req.write_text("\n".join(pip) + "\n")
+    env = dict(os.environ, STENTRANS_CHECKOUT=str(REPO), PIP_NO_INDEX="1")
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation", "-r", req.name], cwd=conda_dir, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0 and "Would install stentrans" in proc.stdout, proc.stdout + proc.stderr
+
+
 # ---------------------------------------------------------------- dry runs
 
 
@@ -112,10 +189,13 @@ def test_dry_run_demo(tmp_path):
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
     # the users' default is the robust variant: fitted inside the enhance job, no pretrain
-    for rule, n in {"simulate": 2, "qc": 2, "enhance": 2, "evaluate": 2, "plot_enhanced": 2, "summarize": 1, "benchmarks": 1, "run_info": 1}.items():
+    for rule, n in {"simulate": 2, "qc": 2, "grid": 2, "enhance": 2, "evaluate": 2, "plot_enhanced": 2, "summarize": 1, "benchmarks": 1, "run_info": 1}.items():
         assert counts.get(rule) == n, (rule, counts)
     assert "pretrain" not in counts, counts
     assert all("--variant" not in b and "model.pt" not in b for b in job_blocks(proc.stdout, "enhance"))
+    # the grid stage sits between qc and enhance: enhance reads its mapping
+    assert all("grid/mapping.json" in b.split("output:")[0] for b in job_blocks(proc.stdout, "enhance"))
+    assert all("qc.h5ad" in b.split("output:")[0] for b in job_blocks(proc.stdout, "grid"))
     assert "download" not in counts  # the demo is offline
     if not demo_overrides(tmp_path):
         assert counts.get("patterns") == 1, counts
@@ -401,7 +481,7 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
         enh = ad.read_h5ad(wf / "results" / s / "enhanced.h5ad")
         assert enh.obs["is_imputed"].any() and (~enh.obs["is_imputed"]).any()
         assert enh.uns["stentrans"]["lattice"] == lattice
-        assert enh.uns["stentrans"]["train_config"]["crop"] == 0  # config -> pretrain script -> CLI -> checkpoint
+        assert enh.uns["stentrans"]["train_config"]["crop"] == 0  # config -> pretrain script -> tl.train -> checkpoint
         per_gene = pd.read_csv(wf / "results" / s / "evaluate" / "per_gene.tsv", sep="\t")
         assert {"gene", "method", "protocol", "seed", "pcc", "n_spots"} <= set(per_gene.columns)
         assert {"stentrans", "dist", "linear", "nn"} <= set(per_gene["method"])
@@ -409,6 +489,10 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
         for f in ("summary.tsv", "summary.md", "boxplot.png", "gene_panels.png"):
             assert (wf / "results" / s / "evaluate" / f).stat().st_size > 0, f
         assert (wf / "results" / s / "figures" / "enhanced_genes.png").stat().st_size > 0
+        # the grid rule's lattice mapping: the positions enhancement filled
+        mapping = json.loads((wf / "results" / s / "grid" / "mapping.json").read_text())
+        assert mapping["lattice"] == lattice and mapping["n_enhanced"] == enh.n_obs and mapping["n_new"] == int(enh.obs["is_imputed"].sum())
+        assert (wf / "results" / s / "grid" / "lattice_mapping.png").stat().st_size > 0
     assert (wf / "results" / "sim_hex" / "ablation" / "table1.tsv").is_file()
     pat = wf / "results" / "sim_square" / "patterns"
     for f in ("ranking.tsv", "families_enhanced.tsv", "new_terms.tsv", "summary.json", "fig4b_ranked_genes.png", "fig4c_family_summary.png", "fig4d_new_terms.png"):
@@ -421,6 +505,7 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
     for method in ("linear", "robust", "stentrans"):
         assert f"{ev.loc[(method, 'nested'), 'mean']:.3f}" in page, method
     assert "## Which of the paper's claims hold here" in page and "Fig. 4" in page
+    assert "## Lattice mapping" in page and "results_files/sim_hex_lattice_mapping.png" in page
     figs = list((wf / "results" / "page" / "results_files").glob("*.png"))
     assert len(figs) >= 7 and all(f.stat().st_size <= 300_000 for f in figs)
     assert all(f"results_files/{f.name}" in page for f in figs)
