@@ -12,11 +12,11 @@ grid against the simulator's 2x truth (``truth``: expected expression).
 
 Methods
 -------
-Baselines (``stentrans.baselines.upsample``, same input, same positions):
+Baselines (``stentrans.models.baselines.upsample``, same input, same positions):
 ``linear``, ``cubic``, ``nn``, ``nedi``, ``dist`` (seeded; optional, slow).
-``paper``: the paper-faithful stEnTrans (``stentrans.train.fit``, authors'
-settings, ``--paper-epochs``). ``robust``: :func:`stentrans.robust.fit_robust`
-with the default :class:`~stentrans.robust.RobustConfig`, and one-change
+``paper``: the paper-faithful stEnTrans (``stentrans.models.paper.train.fit``, authors'
+settings, ``--paper-epochs``). ``robust``: :func:`stentrans.models.robust.fit.fit_robust`
+with the default :class:`~stentrans.models.robust.config.RobustConfig`, and one-change
 ablations of it (``ROWS``).
 
 Output: a printed table per dataset and protocol, JSON (summary, per-seed
@@ -48,7 +48,8 @@ sys.path.insert(0, str(REPO))
 
 from stentrans.metrics import pcc  # noqa: E402
 from stentrans.lattice import downsample, kept_mask  # noqa: E402
-from stentrans.robust import RobustConfig, fit_robust  # noqa: E402
+from stentrans.models.robust.config import RobustConfig
+from stentrans.models.robust.fit import fit_robust
 
 log = logging.getLogger("robust_ablation")
 
@@ -86,7 +87,7 @@ def load(name: str, min_spot_fraction: float, sim_genes: int):
 
     src = DATASETS[name]
     if isinstance(src, tuple):
-        from stentrans.simulate import simulate
+        from stentrans.datasets import simulate
 
         ad = simulate(src[0], n_genes=sim_genes, seed=src[1], size="st")
     else:
@@ -134,7 +135,7 @@ def nested_task(ad, gene_idx=None) -> Task:
 
 
 def truth_task(ad) -> Task:
-    from stentrans.evaluate import _Data  # same positions as the package's own 'truth' protocol
+    from stentrans.tl._protocols import ProtocolData as _Data  # same positions as the package's own 'truth' protocol
 
     d = _Data(ad, None, None)
     Pf, Qf, mean, counts = d.fine()
@@ -153,7 +154,7 @@ def _crop_at(hr, task: Task):
 
 
 def run_baseline(method, task: Task, seed, dist_epochs):
-    from stentrans import baselines as bl
+    from stentrans.models.baselines import dispatch as bl
 
     want = np.zeros((2 * task.mask_in.shape[0], 2 * task.mask_in.shape[1]), dtype=bool)
     want[task.P, task.Q] = True
@@ -162,14 +163,16 @@ def run_baseline(method, task: Task, seed, dist_epochs):
 
 
 def run_paper(task: Task, seed, epochs):
-    from stentrans import train as T
+    from stentrans.models.paper.config import TrainConfig
+    from stentrans.models.paper.tiles import predict
+    from stentrans.models.paper.train import fit
 
-    res = T.fit(task.maps_in, task.mask_in, task.lattice, train_config=T.TrainConfig(epochs=epochs, seed=int(seed)), device="cpu", progress=False)
-    return _crop_at(T.predict(res.model, task.maps_in * task.mask_in), task), {"final_loss": res.final_loss}
+    res = fit(task.maps_in, task.mask_in, task.lattice, train_config=TrainConfig(epochs=epochs, seed=int(seed)), device="cpu", progress=False)
+    return _crop_at(predict(res.model, task.maps_in * task.mask_in), task), {"final_loss": res.final_loss}
 
 
 def run_robust(overrides, task: Task, seed, net_epochs):
-    from stentrans.robust import spot_context
+    from stentrans.models.robust.context import spot_context
 
     kw = dict(overrides)
     if kw.get("rank") == "gd":

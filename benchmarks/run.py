@@ -50,7 +50,7 @@ def _case_inputs(name: str, quick: bool):
     import numpy as np
 
     import stentrans as st
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     if name == "melanoma":
         path = DATA / "melanoma_mel1_rep1.tsv.gz"
@@ -101,7 +101,7 @@ def _hd_like(side: int, n_genes: int, seed: int = 0):
 
 def _flops_per_epoch(model, n_genes: int, shape) -> float:
     """Forward+backward FLOPs of one training epoch (matmuls only: 3x the forward MACs x 2)."""
-    from stentrans.train import patch_tokens
+    from stentrans.models.paper.tiles import patch_tokens
 
     c = model.config
     P, D = c.patch_size, c.dim
@@ -119,14 +119,15 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
     import torch
 
     import stentrans as st
-    from stentrans.enhance import enhance
+    from stentrans.tl._enhance import enhance
     from stentrans.metrics import pcc
     from stentrans.grid import to_grid
     from stentrans.lattice import downsample, kept_mask
-    from stentrans.robust import fit_robust
-    from stentrans.sepal import sepal
-    from stentrans.model import ModelConfig
-    from stentrans.train import MAX_TRAIN_TOKENS, crop_side, patch_tokens, predict
+    from stentrans.models.robust.fit import fit_robust
+    from stentrans.tl._sepal import sepal_scores as sepal
+    from stentrans.models.paper.config import ModelConfig
+    from stentrans.models.paper.config import MAX_TRAIN_TOKENS
+    from stentrans.models.paper.tiles import crop_side, patch_tokens, predict
 
     t_case = time.perf_counter()
     adata, why = _case_inputs(name, quick)
@@ -150,7 +151,7 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
     # the user's path: read -> fit -> enhance streamed to the file
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        res_r = st.tl.train(adata, variant="robust", device=device, progress=False)
+        res_r = st.tl.train(adata, method="robust", device=device, progress=False)
         row["robust_fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = enhance(adata, res_r, progress=False, out_path=Path(tmp) / "enhanced.h5ad")
@@ -165,7 +166,7 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
     sub = adata
     if big and not torch.cuda.is_available():
         sub = adata[:, : min(n_genes, PAPER_GENES_LARGE)].copy()
-    res = st.tl.train(sub, epochs=epochs, device=device, progress=False, seed=0)
+    res = st.tl.train(sub, method="stentrans", epochs=epochs, device=device, progress=False, seed=0)
     per_epoch = res.seconds / max(1, res.epochs_run)
     side = crop_side(res.train_config.crop, lr.shape[1:], res.model_config.patch_size)
     flops = _flops_per_epoch(res.model, sub.n_vars, (side, side) if side else lr.shape[1:])

@@ -1,6 +1,6 @@
 """Lattice geometry: spots <-> dense 2-D maps, down-sampling D, enhanced mask H(M).
 
-Conventions (design.md section 2)
+Conventions (docs/method.md section 2)
 ---------------------------------
 * Every spot carries integer lattice coordinates ``array_row`` and
   ``array_col``. Pixel ``(p, q)`` of a map holds the spot with

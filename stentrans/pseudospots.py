@@ -1,6 +1,6 @@
 """Pseudo-spots from finer data: disks on a spot lattice, the tissue mask, the truth at the enhanced positions, the noise ceiling.
 
-Geometry (design.md section 6)
+Geometry (docs/method.md section 6)
 ------------------------------
 Spot centres lie on a lattice of spacing ``A`` (centre-to-centre distance of
 neighbouring spots) in the input's coordinate units:

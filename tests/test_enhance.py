@@ -1,4 +1,4 @@
-"""Enhancement and the enhanced AnnData contract (design.md section 3)."""
+"""Enhancement and the enhanced AnnData contract (docs/method.md section 3)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import stentrans as st
 from stentrans.tl import build_enhanced, enhance, write_h5ad
 from stentrans.grid import to_grid
 from stentrans.lattice import enhanced_mask
-from stentrans.simulate import simulate
+from stentrans.datasets import simulate
 
 TINY = dict(method="stentrans", epochs=3, depth=1, batch_size=64, seed=0, progress=False)
 

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.stats import pearsonr
 
-from stentrans import plotting
+from stentrans import pl
 from stentrans.metrics import pcc
 from stentrans.report import ablation_table, summarize, to_markdown
 from stentrans.tl._evaluate import PER_GENE_COLUMNS, evaluate
@@ -209,7 +209,7 @@ def test_per_gene_table_and_spots(monkeypatch):
 
 
 def test_paper_all_spots_at_least_removed_spots():
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     a = simulate("square", n_genes=30, seed=3, shape=(16, 16), tissue_fraction=0.9)
     res = evaluate(a, protocol="paper", methods=("stentrans", "linear", "nn"), seeds=(0,), epochs=5, model_kwargs=TINY, train_kwargs={"batch_size": 8}, progress=False, device="cpu")
@@ -221,7 +221,7 @@ def test_paper_all_spots_at_least_removed_spots():
 def test_truth_positions_and_gene_columns_match():
     """Fine positions are matched by half-step coordinates; filtered genes keep their truth column."""
     from stentrans import pp
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     a = simulate("hex", n_genes=12, seed=1, shape=(14, 20))
     t = a.uns["truth"]
@@ -246,7 +246,7 @@ def test_truth_positions_and_gene_columns_match():
 @pytest.fixture(scope="module")
 def truth_run():
     """The ``truth`` protocol on a small simulated ST section (one seed, modest training)."""
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     a = simulate("square", n_genes=TRUTH_GENES, seed=0, shape=(24, 24), tissue_fraction=0.8)
     with pytest.MonkeyPatch.context() as mp:
@@ -293,14 +293,14 @@ def test_truth_protocol_stentrans_beats_interpolation(truth_run):
 # ---------------------------------------------------------------------------
 def test_spot_polygons_tile():
     # hex neighbours (0, 2) and (1, 1) share an edge: two common vertices
-    polys = plotting.spot_polygons(np.array([0, 0, 1]), np.array([0, 2, 1]), "hex")
+    polys = pl.spot_tiles(np.array([0, 0, 1]), np.array([0, 2, 1]), "hex")
     for j in (1, 2):
         d = np.linalg.norm(polys[0][:, None] - polys[j][None], axis=-1)
         assert (d < 1e-9).sum() == 2
-    sq = plotting.spot_polygons(np.array([0, 0]), np.array([0, 1]), "square", step=1.0)
+    sq = pl.spot_tiles(np.array([0, 0]), np.array([0, 1]), "square", 1.0)
     d = np.linalg.norm(sq[0][:, None] - sq[1][None], axis=-1)
     assert (d < 1e-9).sum() == 2
-    half = plotting.spot_polygons(np.array([0.0]), np.array([0.0]), "hex", step=0.5)
+    half = pl.spot_tiles(np.array([0.0]), np.array([0.0]), "hex", 0.5)
     assert np.linalg.norm(half[0], axis=1).max() == pytest.approx(1 / math.sqrt(3))
 
 
@@ -308,14 +308,14 @@ def test_spot_polygons_tile():
 def test_figures_written(lattice, tmp_path):
     a = toy(lattice, n_genes=5)
     res = evaluate(a, protocol=["nested", "paper"], methods=("linear", "nn"), seeds=(0,), progress=False, keep_genes=["g0", "g3"], dataset="toy")
-    paths = plotting.plot_pcc_boxplots(res["per_gene"], tmp_path / "box")
+    paths = pl.save_figure(pl.pcc_boxplots(res["per_gene"]), tmp_path / "box", rc=pl.RC)
     assert [p.name for p in paths] == ["box.png", "box.pdf"]
     preds = dict(res["maps"]["nested"])
     from stentrans.grid import to_grid
 
     gd = to_grid(a, genes=["g0", "g3"])
     preds["fine"] = np.ones((2, 2 * gd.maps.shape[1], 2 * gd.maps.shape[2]), np.float32)
-    paths = plotting.plot_gene_panels(a, ["g0", "g3"], preds, tmp_path / "panels", title="toy")
+    paths = pl.save_figure(pl.gene_panels(a, ["g0", "g3"], preds, title="toy"), tmp_path / "panels", rc=pl.RC)
     for p in paths:
         assert p.stat().st_size > 1000
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:4] == b"%PDF"
@@ -324,7 +324,7 @@ def test_figures_written(lattice, tmp_path):
 
 def test_cli_writes_files(tmp_path, monkeypatch):
     from stentrans import cli
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     if "stentrans.cli.evaluate" not in cli.COMMAND_MODULES:
         monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "stentrans.cli.evaluate"])
@@ -353,7 +353,7 @@ def test_cli_writes_files(tmp_path, monkeypatch):
 @pytest.mark.parametrize("lattice", ["square", "hex"])
 def test_robust_variant_beats_interpolation_on_unseen_spots_and_truth(lattice):
     """The improved variant (issue 11): better than every interpolation where the model never saw the truth."""
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     a = simulate(lattice, n_genes=60, seed=3, size="st")
     res = evaluate(a, protocol=["nested", "truth"], methods=["robust", "linear", "cubic", "nn", "nedi"], seeds=[0], progress=False)
@@ -369,16 +369,20 @@ def test_robust_variant_beats_interpolation_on_unseen_spots_and_truth(lattice):
 def test_protocols_are_data_and_a_new_one_is_one_entry(monkeypatch):
     from stentrans.tl import _protocols as pr
 
-    assert pr.SCORE_NAMES == {
+    expected = {
         "paper": ("paper", "paper-removed"),
         "nested": ("nested",),
         "heldout-genes": ("heldout-genes", "heldout-genes-removed"),
         "truth": ("truth", "truth-counts"),
         "realtruth": ("realtruth", "realtruth-log", "realtruth-denoise"),
     }
-    assert pr.as_protocols("all", has_truth=False) == ["paper", "nested", "heldout-genes"]
-    assert pr.as_protocols("all", has_truth=True)[-1] == "truth"
-    assert pr.as_protocols("all", has_truth=True, has_finer=True)[-2:] == ["truth", "realtruth"]
+    assert {k: pr.SCORE_NAMES[k] for k in expected} == expected
+    plain = [n for n, p in pr.PROTOCOLS.items() if p.needs is None]
+    assert plain[:3] == ["paper", "nested", "heldout-genes"]
+    assert pr.as_protocols("all", has_truth=False) == plain
+    assert pr.as_protocols("all", has_truth=True) == [n for n, p in pr.PROTOCOLS.items() if p.needs in (None, "simulation")]
+    assert "truth" in pr.as_protocols("all", has_truth=True) and "realtruth" not in pr.as_protocols("all", has_truth=True)
+    assert "realtruth" in pr.as_protocols("all", has_truth=False, has_finer=True)
     # one entry: the nested input, scored over every in-tissue spot
     monkeypatch.setitem(pr.PROTOCOLS, "nested-all", pr.Protocol("nested-all", train="DG", given="DG", positions="M", scores=(pr.Score("nested-all"),)))
     a = toy("square", n_genes=4)

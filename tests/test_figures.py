@@ -57,15 +57,6 @@ def test_spot_tiles_are_the_old_tiles(section):
         assert np.array_equal(new, _old_tiles(r, c, lat, grid.step))  # in fact bit for bit
 
 
-def test_plotting_shim_keeps_the_old_contract(tmp_path):
-    from stentrans import plotting
-
-    assert plotting.METHOD_LABELS == {n: m.label for n, m in registry.METHODS.items()}
-    assert plotting.METHOD_COLORS["stentrans"] == registry.color("stentrans")
-    paths = plotting.plot_pcc_boxplots(_per_gene(), tmp_path / "box.png")
-    assert [p.name for p in paths] == ["box.png", "box.pdf"] and all(p.stat().st_size > 1000 for p in paths)
-
-
 # ---------------------------------------------------------------------------
 # the contract: a Figure back, files only with save=
 # ---------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_tiled_prediction_matches_untiled_on_a_mid_size_grid():
     from stentrans.metrics import pcc
     from stentrans.grid import to_grid
     from stentrans.lattice import enhanced_mask
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
     from stentrans.models.paper.tiles import predict, tiles
 
     a = simulate("hex", n_genes=64, seed=3, size="visium")
@@ -195,7 +195,7 @@ def test_tiled_prediction_matches_untiled_on_a_mid_size_grid():
 def test_micro_batches_give_the_one_pass_gradient(monkeypatch):
     """Batches split into micro-batches (activation memory) train to the same weights."""
     import stentrans.models.paper.train as tr
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
     from stentrans.grid import to_grid
 
     gd = to_grid(simulate("hex", n_genes=24, seed=1, size="st"))
@@ -217,7 +217,7 @@ def test_cpu_shards_run_in_parallel_threads_and_do_not_change_the_numbers(monkey
     depend on the thread count, and equal one-pass training up to rounding."""
     import stentrans.models.paper.train as tr
     from stentrans.grid import to_grid
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     gd = to_grid(simulate("square", n_genes=40, seed=2, size="st"))
     mc = ModelConfig(patch_size=3, depth=2, heads=2)
@@ -320,7 +320,7 @@ def test_cli_train_crop(tmp_path, capsys):
     """`stentrans train --crop N` records the windows in the checkpoint; a negative
     side is refused with one line naming the field and value, and no checkpoint."""
     from stentrans import cli
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     src = tmp_path / "in.h5ad"
     simulate("square", n_genes=24, seed=0, size="st").write_h5ad(src)

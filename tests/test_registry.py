@@ -9,7 +9,7 @@ import pytest
 from stentrans.grid import to_grid
 from stentrans.models import registry
 from stentrans.models.base import Enhancer, Fitted
-from stentrans.simulate import simulate
+from stentrans.datasets import simulate
 
 #: tiny settings per kind, so every entry fits in about a second
 FAST = {

@@ -137,12 +137,6 @@ def test_render_reads_only_the_files_it_is_given(tmp_path):
     assert "3.0 min of job wall time" in resultspage.render(files, benchmarks=bench)
 
 
-def test_the_shim_still_answers():
-    from stentrans import resultspage as shim
-
-    assert shim.render is resultspage.render and shim._p is resultspage.format_p and shim._claims is resultspage.claims
-
-
 # ---------------------------------------------------------------------------
 # the run's summary tables (rules summarize, benchmarks, run_info)
 # ---------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def _nested_scores(adata):
 @pytest.mark.parametrize("lattice", ["square", "hex"])
 def test_robust_beats_linear_interpolation_under_nested(lattice):
     import stentrans as st
-    from stentrans.simulate import simulate
+    from stentrans.datasets import simulate
 
     ad = st.pp.qc(simulate(lattice, n_genes=150, seed=2, size="st"))
     rob, lin, res = _nested_scores(ad)

@@ -2,7 +2,7 @@
 
 :func:`simulate` draws a tissue section on a square (ST) or hexagonal (Visium)
 spot lattice and simulates expression on the *fine* lattice, the lattice of
-half the spacing that stEnTrans predicts (design.md section 2). The measured
+half the spacing that stEnTrans predicts (docs/method.md section 2). The measured
 spots are exactly the fine positions that lie on the measured lattice; every
 other fine position is hidden truth an enhancement method can be scored on.
 

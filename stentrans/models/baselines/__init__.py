@@ -1,7 +1,7 @@
 """Baselines for 2x resolution enhancement: Linear, Cubic, NN, NEDI and DIST.
 
 Every method has the same inputs and predicts the same positions as stEnTrans
-(design.md sections 1, 2 and 5), through one function::
+(docs/method.md section 1, 2 and 5), through one function::
 
     upsample(maps, mask, lattice, method, out_mask=None, **kw)
         -> float32 array (n_genes, 2u, 2v)

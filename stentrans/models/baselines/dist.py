@@ -84,7 +84,7 @@ def train_dist(
 ):
     """Train DIST self-supervised on the pairs ``(D(G), G)`` of the given maps.
 
-    Exactly stEnTrans's pretext task (design.md section 1): input
+    Exactly stEnTrans's pretext task (docs/method.md section 1): input
     ``D(G)`` from :func:`stentrans.lattice.downsample`, target ``G``, loss the
     mean squared error over the in-tissue pixels ``M`` (output cropped to the
     target's shape). Genes are the samples; a fresh random order each epoch.

@@ -1,4 +1,4 @@
-"""The stEnTrans network Phi (design.md section 1).
+"""The stEnTrans network Phi (docs/method.md section 1).
 
 ``Phi`` maps a batch of gene maps ``(B, H, W)`` to ``(B, 2H, 2W)``:
 

@@ -1,4 +1,4 @@
-"""Self-supervised pretraining of stEnTrans (design.md section 1).
+"""Self-supervised pretraining of stEnTrans (docs/method.md section 1).
 
 The training pairs are ``(D(G), G)`` for every gene map ``G`` (genes are the
 samples of a batch); the loss is the MSE of ``Phi(D(G)) * M`` against ``G``.

@@ -2,7 +2,7 @@
 
 The paper-faithful model (:func:`stentrans.models.paper.train.fit`) learns ``Phi(D(G)) ~ G``
 on raw counts and copies the input into every output channel ("Res"). Under
-the ``nested`` protocol (design.md section 5: observe ``D(G)``, fit only on
+the ``nested`` protocol (docs/method.md section 5: observe ``D(G)``, fit only on
 what ``D(G)`` gives, score the spots ``D`` removed) it loses to plain linear
 interpolation on noisy data. Measured on the melanoma data (6,472 genes,
 median per-gene PCC on raw counts at the 213 removed spots): paper model
