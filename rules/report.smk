@@ -1,3 +1,23 @@
+import shlex
+import sys
+
+# The command line that started this run, for run_info and the results page
+# (stentrans.report.run.COMMAND_ENV): only Snakemake's main process parses the
+# Snakefile with the user's argv (jobs re-parse it as `python -m snakemake
+# --target-jobs ...`), and the jobs it starts inherit the variable. The run
+# sets it rather than needs it, so it is no `envvars:` entry. Started through
+# the Python API rather than the snakemake command, the page says it is not known.
+_COMMAND_ENV = "STENTRANS_WORKFLOW_COMMAND"
+if getattr(workflow, "is_main_process", _COMMAND_ENV not in os.environ):
+    _argv0 = os.path.normpath(sys.argv[0])
+    if os.path.basename(_argv0) == "snakemake" or _argv0.endswith(
+        os.path.join("snakemake", "__main__.py")
+    ):
+        os.environ[_COMMAND_ENV] = shlex.join(["snakemake", *sys.argv[1:]])
+    else:
+        os.environ.pop(_COMMAND_ENV, None)
+
+
 rule benchmarks:
     input:
         sample_outputs(),

@@ -9,7 +9,7 @@ def main(snakemake, log):
     import yaml
 
     from stentrans.report import page as results
-    from stentrans.report.run import describe_run
+    from stentrans.report.run import describe_run, workflow_command
 
     p = snakemake.params
     cfg = p.page
@@ -24,7 +24,7 @@ def main(snakemake, log):
         paper_medians=p.paper_medians,
         paper_table1=cfg["paper_table1"],
         paper_new_terms=cfg["paper_new_terms"],
-        run_info=describe_run(info, p.settings, cfg["command"], list(p.files)),
+        run_info=describe_run(info, p.settings, workflow_command(), list(p.files), fallback=cfg["command"]),
         fig_dir=fig_dir,
         page_dir=out_md.parent,
         max_png_bytes=cfg["max_png_kb"] * 1000,

@@ -4,9 +4,10 @@ from _common import run
 
 
 def main(snakemake, log):
-    from stentrans.report.run import run_info, write_run_info
+    from stentrans.report.run import run_info, workflow_command, write_run_info
 
-    write_run_info(run_info(config=snakemake.params.config, samples=snakemake.params.samples), snakemake.output[0])
+    info = run_info(command=workflow_command(), config=snakemake.params.config, samples=snakemake.params.samples)
+    write_run_info(info, snakemake.output[0])
     log.info("-> %s", snakemake.output[0])
 
 

@@ -338,7 +338,8 @@ def test_cli_writes_files(tmp_path, monkeypatch):
     assert names <= {p.name for p in out.iterdir()}
     pg = pd.read_csv(out / "per_gene.tsv", sep="\t")
     assert list(pg.columns) == ["dataset", "gene", "method", "protocol", "seed", "pcc", "n_spots"]
-    assert set(pg["protocol"]) == {"paper", "paper-removed", "nested", "heldout-genes", "heldout-genes-removed", "truth", "truth-counts"}
+    # "all": every protocol that applies to simulated data without a real truth (the `lost` holes included)
+    assert set(pg["protocol"]) == {"paper", "paper-removed", "nested", "heldout-genes", "heldout-genes-removed", "truth", "truth-counts", "lost", "lost-truth", "lost-truth-counts"}
     assert set(pg["method"]) == {"stentrans", "linear", "nn", "stentrans-nopos", "stentrans-nores", "stentrans-noposres"}
     assert set(pg["seed"]) == {0, 1}
     t1 = pd.read_csv(out / "table1.tsv", sep="\t")

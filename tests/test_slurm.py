@@ -51,10 +51,10 @@ TINY_CONFIG = {
     },
 }
 
-COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", ".ci-venv", ".snakemake", ".pytest_cache", "__pycache__",
-    "*.egg-info", "results", "resources", "logs", "build", "dist", "benchmarks",
-)  # fmt: skip
+#: what the runs need of the checkout: the workflow's files and the package, nothing the user
+#: made there (results/, resources/, logs/, .snakemake/, virtual environments ...)
+WORKFLOW_PARTS = ["Snakefile", "config.yaml", "config", "schemas", "rules", "scripts", "envs", "profiles", "report", "stentrans", "pyproject.toml"]
+COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
 # ------------------------------------------------------------------ helpers
@@ -173,7 +173,13 @@ def _sacct(env, selector: list[str], expect: set[str] | None = None, wait: float
 
 
 def _copy_repo(dest: Path) -> Path:
-    shutil.copytree(REPO, dest, ignore=COPY_IGNORE, symlinks=True)
+    dest.mkdir(parents=True)
+    for name in WORKFLOW_PARTS:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=COPY_IGNORE, symlinks=True)
+        else:
+            shutil.copy2(src, dest / name)
     (dest / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=False))
     return dest
 

@@ -1,7 +1,11 @@
 """The Snakemake workflow: lint, formatting, rule layout, one script style, the
 config schema against the method registry, the conda envs installing the
-package, dry-runs (demo, paper, SLURM), binning of cell-level data, and the
-demo end to end (slow)."""
+package, dry-runs (demo, paper, SLURM), the command and description a run
+records, binning of cell-level data, and the demo end to end (slow).
+
+Every run works in a folder of its own (:func:`workdir`, or a copy of the
+workflow), never in the checkout: what the user already ran there (the demo's
+results/, .snakemake/) must not change what these tests see."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -66,6 +71,31 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def workdir(tmp_path: Path) -> Path:
+    """An empty working directory holding this workflow, for runs that must not see the checkout's state.
+
+    Whatever the user already ran in the checkout (the demo's ``results/``,
+    ``.snakemake/`` metadata, locks, incomplete markers) changes what
+    Snakemake plans there; a dry run or lint from this folder plans from
+    nothing and writes nothing into the checkout. The workflow files are
+    symlinked (copied where links are not allowed), and ``../shared`` beside
+    it points to the checkout's ``../shared``, which config/paper.yaml names.
+    """
+    wf = tmp_path / "wf"
+    if wf.is_dir():
+        return wf
+    wf.mkdir()
+    links = [(wf / name, REPO / name) for name in WORKFLOW_PARTS]
+    if (REPO.parent / "shared").exists() and not (tmp_path / "shared").exists():
+        links.append((tmp_path / "shared", (REPO.parent / "shared").resolve()))
+    for dest, src in links:
+        try:
+            dest.symlink_to(src, target_is_directory=src.is_dir())
+        except OSError:
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest)
+    return wf
+
+
 def write_yaml(path: Path, data: dict) -> Path:
     import yaml
 
@@ -84,7 +114,7 @@ def demo_overrides(tmp_path: Path) -> list[str]:
 
 
 def test_lint_is_clean(tmp_path):
-    proc = smk(["--lint", *demo_overrides(tmp_path)], cwd=REPO, timeout=120)
+    proc = smk(["--lint", *demo_overrides(tmp_path)], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode == 0, show(proc)
     assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr, show(proc)
     assert "Lints for" not in proc.stdout + proc.stderr, show(proc)
@@ -96,8 +126,7 @@ def test_snakefmt_check():
 
 
 def test_every_rule_has_log_benchmark_and_env():
-    text = "\n".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))
-    rules = re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, flags=re.M | re.S)
+    rules = _rules()
     assert len(rules) >= 12
     for name, body in rules:
         for directive in ("log:", "benchmark:", "conda:", "threads:", "resources:", "script:"):
@@ -112,8 +141,9 @@ DIRECTIVE_ORDER = ["input", "output", "log", "benchmark", "params", "threads", "
 
 
 def _rules() -> list[tuple[str, str]]:
+    """(name, body) of every rule of rules/*.smk; a body is the indented block under ``rule NAME:``."""
     text = "\n".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))
-    return re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, flags=re.M | re.S)
+    return re.findall(r"^rule (\w+):\n((?:[ \t]+\S.*\n|[ \t]*\n)*)", text + "\n", flags=re.M)
 
 
 def test_rules_write_their_directives_in_one_order():
@@ -167,11 +197,17 @@ def test_conda_envs_install_this_checkout(tmp_path):
     import yaml
 
     assert 'os.environ.setdefault("STENTRANS_CHECKOUT", workflow.basedir)' in (REPO / "rules" / "common.smk").read_text()
-    for name in ("stentrans.yaml", "stentrans-cuda.yaml"):
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["spatialdata"] and set(extras["spatialdata"]) <= set(extras["test"])
+    # the CPU env (every CPU rule) mirrors the package's `spatialdata` extra after the checkout itself
+    for name, rest in (("stentrans.yaml", extras["spatialdata"]), ("stentrans-cuda.yaml", [])):
         deps = yaml.safe_load((REPO / "envs" / name).read_text())["dependencies"]
         assert "pip" in deps, name
         (pip,) = [d["pip"] for d in deps if isinstance(d, dict)]
-        assert pip == ["-e ${STENTRANS_CHECKOUT}"], (name, pip)
+        assert pip == ["-e ${STENTRANS_CHECKOUT}", *rest], (name, pip)
+    pip = pip[:1]  # the checkout (offline: no index for the rest)
     conda_dir = tmp_path / ".snakemake" / "conda"
     conda_dir.mkdir(parents=True)
     req = conda_dir / "condaenv.requirements.txt"
@@ -185,7 +221,7 @@ def test_conda_envs_install_this_checkout(tmp_path):
 
 
 def test_dry_run_demo(tmp_path):
-    proc = smk(["-n", "--cores", "2", *demo_overrides(tmp_path)], cwd=REPO, timeout=120)
+    proc = smk(["-n", "--cores", "2", *demo_overrides(tmp_path)], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
     # the users' default is the robust variant: fitted inside the enhance job, no pretrain
@@ -201,7 +237,7 @@ def test_dry_run_demo(tmp_path):
         assert counts.get("patterns") == 1, counts
     # enhance.variant: paper puts the pretrain rule back in front of enhance
     paper = write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}})
-    proc = smk(["-n", "--cores", "2", "--configfile", *demo_overrides(tmp_path)[1:], paper], cwd=REPO, timeout=120)
+    proc = smk(["-n", "--cores", "2", "--configfile", *demo_overrides(tmp_path)[1:], paper], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
     assert counts.get("pretrain") == 2 and counts.get("enhance") == 2, counts
@@ -213,7 +249,7 @@ def test_dry_run_demo(tmp_path):
 def test_dry_run_paper(tmp_path):
     if not DATA.is_dir():
         pytest.skip(f"real data folder not found: {DATA} (see ../shared/README.md)")
-    proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml"], cwd=REPO, timeout=180)
+    proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml"], cwd=workdir(tmp_path), timeout=180)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
     # offline as shipped: HM and the two real Visium sets from ../shared/data;
@@ -236,7 +272,7 @@ def test_dry_run_paper(tmp_path):
     online = tmp_path / "samples_online.tsv"
     online.write_text("\n".join(rows) + "\n")
     over = write_yaml(tmp_path / "online.yaml", {"samples": str(online)})
-    proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml", over], cwd=REPO, timeout=180)
+    proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml", over], cwd=workdir(tmp_path), timeout=180)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
     assert counts.get("download") == 3 and counts.get("qc") == 6 and counts.get("ablation") == 4, counts
@@ -274,7 +310,7 @@ def test_slurm_profile_requests_gpus(tmp_path):
         (profile / "config.yaml").write_text("".join(ln for ln in lines if not ln.startswith("software-deployment-method")))
     # the paper variant, so pretrain is in the DAG too
     files = [*demo_overrides(tmp_path)[1:], write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}})]
-    proc = smk(["--profile", profile, "-n", "--configfile", *files], cwd=REPO, timeout=180)
+    proc = smk(["--profile", profile, "-n", "--configfile", *files], cwd=workdir(tmp_path), timeout=180)
     assert proc.returncode == 0, show(proc)
     out = proc.stdout + proc.stderr
     assert "Using profile" in out
@@ -303,12 +339,63 @@ def test_config_errors_are_one_clear_line(tmp_path):
     bad = tmp_path / "samples.tsv"
     bad.write_text("sample\tsource\tlocation\tformat\tlattice\tsha256\tspecies\nsim\tsimulate\tsquare:huge\th5ad\tsquare\t\thuman\n")
     cfg = write_yaml(tmp_path / "bad.yaml", {"samples": str(bad), "patterns": {"samples": []}})
-    proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=REPO, timeout=120)
+    proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode != 0
     assert "square:huge" in proc.stdout + proc.stderr
     bad.write_text("sample\tsource\tlocation\tformat\tlattice\tsha256\tspecies\nsim\tftp\tx\th5ad\tsquare\t\thuman\n")
-    proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=REPO, timeout=120)
+    proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode != 0 and "ftp" in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- what the run records
+
+
+def report_description(html_path: Path) -> str:
+    """The workflow description of a `snakemake --report` HTML file, as plain text."""
+    html = html_path.read_text(errors="replace")
+    m = re.search(r'var workflow_desc = (".*?");\n', html, flags=re.S)
+    assert m, "no workflow description in the report"
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", json.loads(m.group(1))))
+
+
+def test_run_records_its_command_and_the_report_describes_what_ran(tmp_path):
+    """run_info and the results page get the command that was run; the HTML report describes the variant that ran."""
+    import yaml
+
+    from stentrans.report.run import COMMAND_ENV, describe_run
+
+    wf = workdir(tmp_path)
+    cfg = [str(a) for a in demo_overrides(tmp_path)]
+    target = "results/summary/run_info.yaml"
+    env = {k: v for k, v in os.environ.items() if k != COMMAND_ENV}
+    args = ["--cores", "1", *cfg, "--", target]
+    proc = smk(args, cwd=wf, timeout=300, env=env)
+    assert proc.returncode == 0, show(proc)
+    info = yaml.safe_load((wf / target).read_text())
+    assert info["command"] == shlex.join(["snakemake", *args])  # not the job's own argv
+    demo = yaml.safe_load((REPO / "config.yaml").read_text())
+    settings = {k: demo[k] for k in ("evaluate", "model", "train", "enhance")}
+    run = describe_run(info, settings, info["command"], ["a"], fallback="snakemake --cores all")
+    assert run["command"] == f"`{shlex.join(['snakemake', *args])}`"
+    assert describe_run(info, settings, None, ["a"])["command"] == "not known (the run did not record its command)"
+    assert "did not record" in describe_run(info, settings, None, ["a"], fallback="snakemake -c4")["command"]
+
+    # the demo config: the robust variant, fitted in the enhance job, no pretrain job
+    # (the report of the finished target: its description is the workflow's)
+    rep = smk(["--report", "demo.html", *cfg, "--", target], cwd=wf, timeout=180, env=env)
+    assert rep.returncode == 0, show(rep)
+    text = report_description(wf / "demo.html")
+    assert "with the robust variant" in text and "fitted inside the enhance job: there is no pretrain job" in text, text
+    assert "pretrained" not in text and f"({demo['train']['epochs']} epochs" not in text, text
+    assert f"trained inside each evaluation on the down-sampled data ({demo['evaluate']['epochs']} epochs" in text, text
+    assert ("rule patterns" in text) == (not cfg) and "rule ablation" not in text, text  # demo: patterns on sim_square (unless switched off above), no ablation
+    # the paper variant: the pretrain rule, with the train settings
+    paper = write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}, "train": {"epochs": 7}, "ablation": {"samples": ["sim_hex"]}})
+    rep = smk(["--report", "paper.html", "--configfile", *cfg[1:], paper, "--", target], cwd=wf, timeout=180, env=env)
+    assert rep.returncode == 0, show(rep)
+    text = report_description(wf / "paper.html")
+    assert "with the paper variant" in text and "pretrained by rule pretrain" in text and "(7 epochs" in text, text
+    assert "no pretrain job" not in text and "rule ablation" in text, text
 
 
 # ---------------------------------------------------------------- binning
@@ -393,7 +480,7 @@ def test_bin_cli_and_workflow_dry_run(tmp_path):
     samples = tmp_path / "samples.tsv"
     samples.write_text(f"sample\tsource\tlocation\tformat\tlattice\tsha256\tspecies\nMPX\tpath\t{src}\tcells\tsquare\t\tmouse\n")
     cfg = write_yaml(tmp_path / "cfg.yaml", {"samples": str(samples), "patterns": {"samples": []}, "binning": {"MPX": {"bin_size": 100.0, "x": "cx", "y": "cy", "drop": ["slice_id"], "query": "slice_id == 1"}}})
-    proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=REPO, timeout=120)
+    proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode == 0, show(proc)
     assert job_counts(proc.stdout).get("bin_cells") == 1
     (blk,) = job_blocks(proc.stdout, "qc")
@@ -506,6 +593,9 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
         assert f"{ev.loc[(method, 'nested'), 'mean']:.3f}" in page, method
     assert "## Which of the paper's claims hold here" in page and "Fig. 4" in page
     assert "## Lattice mapping" in page and "results_files/sim_hex_lattice_mapping.png" in page
+    # the command of the run that made the page (run 2), not a configured or assumed one
+    made_by = shlex.join(["snakemake", "--cores", "2", "--rerun-incomplete", *map(str, cfg)])
+    assert f"- command: `{made_by}`" in page, page[:2000]
     figs = list((wf / "results" / "page" / "results_files").glob("*.png"))
     assert len(figs) >= 7 and all(f.stat().st_size <= 300_000 for f in figs)
     assert all(f"results_files/{f.name}" in page for f in figs)
@@ -524,6 +614,8 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
     assert rep.returncode == 0, show(rep)
     html = (wf / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "median_pcc" in html
+    text = report_description(wf / "report.html")
+    assert "with the paper variant" in text and "pretrained by rule pretrain" in text and "(100 epochs" in text, text
 
     # 6. the users' default variant: switching enhance.variant to robust reruns enhance
     # (its input and params changed) without a pretrain step
@@ -536,4 +628,10 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
     enh = ad.read_h5ad(wf / target)
     assert enh.uns["stentrans"]["variant"] == "robust"
     assert enh.obs["is_imputed"].sum() > 0 and np.isfinite(enh.X).all()
+
+    # 7. the report of that config describes the robust variant, without a pretrain job
+    rep = smk(["--report", "robust.html", "--configfile", cfg[1], robust], cwd=wf, timeout=180, env=env)
+    assert rep.returncode == 0, show(rep)
+    text = report_description(wf / "robust.html")
+    assert "with the robust variant" in text and "there is no pretrain job" in text and "pretrained" not in text, text
     print(f"end-to-end demo: {time.time() - t0:.0f} s")  # speed lives in benchmarks, not in a timed assert

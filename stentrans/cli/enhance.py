@@ -93,10 +93,11 @@ def _fill_lost(args, adata):
     from ..lost import resolve
 
     given = _given_lost(args)
+    gd = to_grid(adata[:, :0])
     if given is None:
+        resolve(args.fill_lost, gd.grid, gd.mask, adata=adata, source=args.input)  # e.g. tissue without a positions file
         return args.fill_lost
     positions, source = given
-    gd = to_grid(adata[:, :0])
     return resolve(positions, gd.grid, gd.mask, source=source)[1]
 
 
@@ -104,6 +105,7 @@ def _cmd_enhance(args) -> int:
     import anndata as ad
 
     from .. import tl
+    from ..spatialdata import is_spatialdata_path, write_spatialdata
 
     method = method_name(variant=args.variant or (registry.PAPER_METHOD if args.model else None))
     _given_lost(args)  # syntax errors before reading the input
@@ -119,11 +121,16 @@ def _cmd_enhance(args) -> int:
         if ckpt and _kind(method) != "network":
             raise InputError(ckpt, "variant", f"{args.variant or method!r}: --save-model keeps a paper-variant checkpoint; add --variant paper")
         model = tl.train(adata, method, seed=args.seed, device=args.device, checkpoint=ckpt, resume=args.resume and ckpt is not None, **_settings(args, method))
-    tl.enhance(adata, model, chunk=args.chunk, device=args.device, out_path=out_path, fill_lost=fill_lost)
-    enh = ad.read_h5ad(out_path, backed="r")
+    if is_spatialdata_path(out_path):  # SpatialData: built in memory, written atomically (stentrans.spatialdata)
+        enh = tl.enhance(adata, model, chunk=args.chunk, device=args.device, fill_lost=fill_lost)
+        write_spatialdata(enh, out_path)
+    else:  # .h5ad, streamed to the file
+        tl.enhance(adata, model, chunk=args.chunk, device=args.device, out_path=out_path, fill_lost=fill_lost)
+        enh = ad.read_h5ad(out_path, backed="r")
     prov = enh.uns["stentrans"]
     log.info("enhanced %d genes: %d measured + %d new spots (%d lost filled) -> %s", enh.n_vars, prov["n_measured"], prov["n_imputed"], prov.get("n_lost", 0), out_path)
-    enh.file.close()
+    if enh.isbacked:
+        enh.file.close()
     return 0
 
 
@@ -136,7 +143,7 @@ def register_cli(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("enhance", help=f"enhance resolution 2x; {registry.DEFAULT_METHOD} variant by default, or the paper network from --model / --variant paper")
-    p.add_argument("-o", "--output", required=True, help="enhanced .h5ad")
+    p.add_argument("-o", "--output", required=True, help="enhanced .h5ad, or SpatialData when it ends in .zarr")
     p.add_argument("--model", help="checkpoint from `stentrans train`")
     p.add_argument("--save-model", help="where to keep the checkpoint when training here")
     p.add_argument("--resume", action="store_true")

@@ -18,6 +18,11 @@
   ``outs`` folder (or ``binned_outputs/``) with ``bin_size=16``; always a
   square lattice, ``obsm["spatial"]`` in full-resolution pixels,
   ``uns["stentrans"]["bin_size_um"]``.
+* a SpatialData ``.zarr`` store in the layout spatialdata-io writes for Visium
+  (:mod:`stentrans.spatialdata`): the table annotating a shapes element
+  (circles or bins), read as an ``.h5ad`` would be, ``obsm["spatial"]`` the
+  shapes' centres; ``library_id`` / ``bin_size`` pick a table where several
+  annotate shapes.
 * Spatial Transcriptomics count tables ``.tsv``/``.csv`` (optionally
   gzipped; :mod:`.st`) with spot ids ``XxY`` on the rows (or on the columns:
   the axis holding the ids is detected). ``array_col = X``, ``array_row =
@@ -100,7 +105,7 @@ def read(path, lattice: str = "auto", counts=None, *, coords=None, snap_tol: flo
     Parameters
     ----------
     path
-        ``.h5ad``; Space Ranger ``outs`` folder (or its parent, its
+        ``.h5ad``; a SpatialData ``.zarr`` store; Space Ranger ``outs`` folder (or its parent, its
         ``filtered_feature_bc_matrix`` folder or ``.h5``); a Visium HD bin
         folder ``binned_outputs/square_XXXum`` (or ``outs`` with
         ``bin_size``); ST count table
@@ -127,11 +132,13 @@ def read(path, lattice: str = "auto", counts=None, *, coords=None, snap_tol: flo
     library_id
         Key of ``uns["spatial"]`` for Space Ranger inputs (default: the
         library id in the HDF5 file, else the sample folder name; Visium HD:
-        ``<sample>_square_XXXum``).
+        ``<sample>_square_XXXum``); for a SpatialData store, the table or
+        region to read where several tables annotate shapes.
     bin_size
         Visium HD only: the bin side in micrometres (``16`` reads
         ``binned_outputs/square_016um/``) when ``path`` holds several bin
-        sizes (default: 8 um when present, else the only one).
+        sizes (default: 8 um when present, else the only one); for a
+        SpatialData store, its ``square_XXXum`` table.
 
     Returns
     -------
@@ -157,6 +164,11 @@ def read(path, lattice: str = "auto", counts=None, *, coords=None, snap_tol: flo
 
     name = path.name.lower()
     sr = {"path": path, "lattice": lattice, "snap_tol": snap_tol, "library_id": library_id, "bin_size": bin_size}
+    if path.is_dir() and name.endswith(".zarr"):  # SpatialData (stentrans.spatialdata)
+        from ..spatialdata import read_table
+
+        table, main_file, extra = read_table(path, library_id=library_id, bin_size=bin_size)
+        return _read_h5ad(path, lattice, snap_tol, layer, adata=table, fmt="spatialdata", main_file=main_file, extra=extra)
     if path.is_dir():
         outs = _find_bin_folder(path, bin_size) or _find_outs(path)
         if outs is None:

@@ -27,8 +27,9 @@ def _read_h5ad_file(path: Path):
         raise InputError(path, "file", f"cannot be read as .h5ad ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
 
 
-def _read_h5ad(path: Path, lattice: str, snap_tol: float, layer: str | None):
-    adata = _read_h5ad_file(path)
+def _read_h5ad(path: Path, lattice: str, snap_tol: float, layer: str | None, *, adata=None, fmt: str = "h5ad", main_file: Path | None = None, extra: dict | None = None):
+    """An ``.h5ad`` file, or ``adata`` in its layout read from ``path`` (a SpatialData table; ``main_file`` its file, ``extra`` into ``uns["stentrans"]``)."""
+    adata = _read_h5ad_file(path) if adata is None else adata
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise InputError(path, "X", f"empty matrix ({adata.n_obs} spots x {adata.n_vars} genes)")
     if not adata.obs_names.is_unique:
@@ -63,7 +64,7 @@ def _read_h5ad(path: Path, lattice: str, snap_tol: float, layer: str | None):
             raise InputError(path, 'obs["in_tissue"]', "no spot is in tissue (in_tissue == 1)")
     if "is_imputed" in adata.obs and adata.obs["is_imputed"].astype(bool).any():
         raise InputError(path, 'obs["is_imputed"]', "this is enhanced output (imputed spots); read the measured data instead")
-    extra = {"x_from": x_from}
+    extra = {"x_from": x_from, **(extra or {})}
     ids = np.asarray(adata.obs_names)
     auto_hex = True
     lat_in = lattice
@@ -88,4 +89,4 @@ def _read_h5ad(path: Path, lattice: str, snap_tol: float, layer: str | None):
         if sp_.ndim != 2 or sp_.shape[1] < 2 or not np.isfinite(sp_[:, :2]).all():
             raise InputError(path, 'obsm["spatial"]', "expected finite (n, 2) pixel coordinates")
         adata.obsm["spatial"] = sp_[:, :2]
-    return _finish(adata, path=path, fmt="h5ad", main_file=path, lattice=lat_in, auto_hex=auto_hex, extra=extra)
+    return _finish(adata, path=path, fmt=fmt, main_file=main_file or path, lattice=lat_in, auto_hex=auto_hex, extra=extra)

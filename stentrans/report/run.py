@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["run_info", "write_run_info", "describe_run", "benchmark_table", "write_benchmark_table"]
+__all__ = ["run_info", "write_run_info", "workflow_command", "describe_run", "benchmark_table", "write_benchmark_table"]
 
 #: distributions whose versions :func:`run_info` records
 PACKAGES = ("torch", "numpy", "scipy", "pandas", "anndata", "scanpy", "scikit-learn", "gseapy", "matplotlib", "snakemake")
 #: columns of Snakemake's benchmark files kept by :func:`benchmark_table`
 BENCHMARK_COLUMNS = ("s", "h:m:s", "max_rss", "cpu_time", "mean_load")
+#: environment variable with the command line that started the workflow; rules/report.smk
+#: sets it in Snakemake's main process, and the jobs that process starts inherit it
+COMMAND_ENV = "STENTRANS_WORKFLOW_COMMAND"
 
 
 def _version(dist: str) -> str:
@@ -58,12 +61,36 @@ def write_run_info(info: dict, path) -> Path:
     return Path(path)
 
 
-def describe_run(info: dict, settings: dict, command: str, samples) -> dict:
+def workflow_command(environ=None) -> str | None:
+    """The command line that started the workflow this job belongs to, or None where it was not recorded.
+
+    Read from :data:`COMMAND_ENV` of ``environ`` (default ``os.environ``): the
+    main Snakemake process records its own command line there when it parses
+    the Snakefile, and its jobs inherit it. A job's own ``sys.argv`` is not the
+    user's command (a script job is ``python script.py``, a spawned or cluster
+    job ``python -m snakemake --target-jobs ...``).
+    """
+    import os
+
+    command = (os.environ if environ is None else environ).get(COMMAND_ENV, "").strip()
+    return command or None
+
+
+def describe_run(info: dict, settings: dict, command: str | None, samples, fallback: str = "") -> dict:
     """The results page's "Run" list: command, samples, evaluation, model, software, machine.
 
     ``info`` is :func:`run_info`; ``settings`` holds the workflow config's
-    ``evaluate``, ``model``, ``train`` and ``enhance`` sections.
+    ``evaluate``, ``model``, ``train`` and ``enhance`` sections. ``command`` is
+    what ran (:func:`workflow_command`); where it is None the page shows
+    ``fallback`` (the config's ``results_page.command``) marked as not
+    recorded, or says the command is not known.
     """
+    if command:
+        shown = f"`{command}`"
+    elif fallback:
+        shown = f"`{fallback}` (as the config's results_page.command gives it; the run did not record its command)"
+    else:
+        shown = "not known (the run did not record its command)"
     ev, tr, md = settings["evaluate"], settings["train"], settings["model"]
     cuda = info.get("cuda", {})
     pk = info.get("packages", {})
@@ -71,7 +98,7 @@ def describe_run(info: dict, settings: dict, command: str, samples) -> dict:
 
     dist = ev["dist_epochs"] if ev["dist_epochs"] is not None else f"its default {DISTConfig().epochs}"
     return {
-        "command": f"`{command}`",
+        "command": shown,
         "samples": ", ".join(samples),
         "evaluation": f"protocols {', '.join(ev['protocols'])}; methods {', '.join(ev['methods'])}; {ev['seeds']} seeds; stEnTrans {ev['epochs']} epochs (DIST {dist})",
         "model": f"patch size {md['patch_size']}, {md['depth']} blocks, {md['heads']} heads; batch {tr['batch_size']} genes, lr {tr['lr']}; enhancement variant {settings['enhance']['variant']}",
