@@ -16,8 +16,11 @@ fraction of it, and the denoising score at the measured positions.
 Spot sizes: the spacing is searched (a few steps of ``A *= sqrt(n / target)``)
 for about ``--targets`` spots (300 and 1,000); the Stereo-seq crop (about 150
 um across, 0.5 um DNB pitch) uses fixed spacings of 20 and 40 DNB (10 and 20
-um); STARmap's 1,549 cells fill fewer in-tissue spots than the targets (a
-lattice point is a spot only where a cell centroid lies in its disk).
+um); STARmap's 1,549 cells fill at most about 300-450 spots whatever the
+spacing (a lattice point is a spot only where a cell centroid lies in its
+disk; finer spacings scatter the spots over a larger, emptier grid and leave
+fewer new positions between neighbours), so it uses fixed spacings of 523 and
+350 (hex) and 428 and 300 (square) units, two spot sizes at similar counts.
 
 Methods: every method of the paper's Fig. 3 and the default: ``stentrans``
 (the paper's network, ``--epochs`` epochs, far below the authors' 500, to
@@ -26,7 +29,8 @@ default settings), ``dist`` (default settings), ``linear``, ``cubic``,
 ``nn``, ``nedi``; seed 0 (``--seeds``). Runtime is dominated by the paper's
 network and DIST (two fits per case: the pseudo-spots, and binomial half A):
 DIST trains ``--dist-epochs`` (50; the authors use 200) and the genes are
-capped at ``--genes`` (200), both to bound the CPU time.
+capped at ``--genes`` (200) and at ``--gene-pixels`` (300,000) genes x grid
+pixels (the trained methods' cost grows with both), all to bound the CPU time.
 
 Output: the table printed, ``benchmarks/out/realtruth.json`` (settings,
 every case's binning and scores, timings) and ``docs/realtruth.md`` (the
@@ -59,6 +63,7 @@ sys.path.insert(0, str(REPO))
 
 import stentrans  # noqa: E402
 from stentrans import pl, pp, tl  # noqa: E402
+from stentrans.grid import grid_of  # noqa: E402
 from stentrans.models import registry  # noqa: E402
 from stentrans.pseudospots import pseudospots  # noqa: E402
 from stentrans.read.finer import read_finer  # noqa: E402
@@ -67,14 +72,16 @@ from stentrans.report.tables import realtruth_table, to_markdown  # noqa: E402
 log = logging.getLogger("realtruth")
 
 FINER = Path(os.environ.get("STENTRANS_SHARED", REPO.parent / "shared")) / "data" / "finer"
-#: name -> (file, label, fixed spacings in input units or None: searched for the targets)
+#: name -> (file, label, fixed spacings by lattice in input units, or None: searched for the targets)
 SETS = {
     "slideseq": ("slideseq_cerebellum_beads.tsv.gz", "Slide-seq cerebellum (beads)", None),
     "merscope": ("merscope_mouse_brain_mini_transcripts.csv.gz", "MERSCOPE mouse brain (transcripts)", None),
-    "starmap": ("starmap_visp_1020genes_cells.h5ad", "STARmap visual cortex (cells)", None),
-    "stereoseq": ("stereoseq_bin1_crop.gem.gz", "Stereo-seq crop (GEM, DNB)", (40.0, 20.0)),
+    "starmap": ("starmap_visp_1020genes_cells.h5ad", "STARmap visual cortex (cells)", {"hex": (523.0, 350.0), "square": (428.0, 300.0)}),
+    "stereoseq": ("stereoseq_bin1_crop.gem.gz", "Stereo-seq crop (GEM, DNB)", {"hex": (40.0, 20.0), "square": (40.0, 20.0)}),
 }
 METHODS = ("stentrans", "robust", "dist", "linear", "cubic", "nn", "nedi")
+#: fewest genes the gene-pixel budget leaves
+MIN_GENES = 20
 OUT_JSON = REPO / "benchmarks" / "out" / "realtruth.json"
 OUT_MD = REPO / "docs" / "realtruth.md"
 
@@ -104,7 +111,9 @@ def find_spacing(points, lattice: str, target: int, steps: int = 4) -> tuple[flo
 def run_case(points, name: str, lattice: str, spacing: float, args) -> tuple[pd.DataFrame, dict]:
     spots, truth = pseudospots(points, lattice, spacing, truth=True)
     a = pp.qc(spots)
-    genes = pl.top_variance_genes(a, args.genes) if args.genes and a.n_vars > args.genes else list(a.var_names)
+    n_pixels = int(np.prod(grid_of(a).shape))
+    cap = min(args.genes or a.n_vars, max(MIN_GENES, args.gene_pixels // n_pixels)) if args.gene_pixels else (args.genes or a.n_vars)
+    genes = pl.top_variance_genes(a, cap) if a.n_vars > cap else list(a.var_names)
     b = spots.uns["binning"]
     totals = np.asarray(spots.X.sum(axis=1)).ravel()
     info = {
@@ -119,6 +128,7 @@ def run_case(points, name: str, lattice: str, spacing: float, args) -> tuple[pd.
         "median_counts_per_spot": float(np.median(totals)),
         "n_genes_qc": int(a.n_vars),
         "n_genes_evaluated": len(genes),
+        "grid_pixels": n_pixels,
     }
     log.info("%s %s spacing %g: %d spots (median %g counts), %d new truth positions, %d of %d genes", name, lattice, spacing, a.n_obs, info["median_counts_per_spot"], info["n_truth_new"], len(genes), a.n_vars)
     t0 = time.perf_counter()
@@ -145,7 +155,7 @@ def run_case(points, name: str, lattice: str, spacing: float, args) -> tuple[pd.
 
 def _cached_case(points, name: str, lattice: str, spacing: float, args) -> tuple[pd.DataFrame, dict]:
     """:func:`run_case`, its result kept in ``--cache`` (one JSON per case and settings) so that a rerun resumes."""
-    settings = {"methods": args.methods, "epochs": args.epochs, "dist_epochs": args.dist_epochs, "genes": args.genes, "seeds": args.seeds, "device": args.device}
+    settings = {"methods": args.methods, "epochs": args.epochs, "dist_epochs": args.dist_epochs, "genes": args.genes, "gene_pixels": args.gene_pixels, "seeds": args.seeds, "device": args.device}
     path = Path(args.cache) / f"{name}_{lattice}_{spacing:g}.json" if args.cache else None
     if path is not None and path.exists():
         saved = json.loads(path.read_text())
@@ -203,7 +213,8 @@ def markdown(table: pd.DataFrame, infos: list[dict], args, command: str) -> str:
         "",
         f"Data: {sets} (../shared/data/finer), binned into pseudo-spots on a Visium-like hex lattice (spot diameter 0.55 x spacing) "
         "and an ST-like square lattice (0.5 x spacing), at two spot sizes each (about 300 and 1,000 spots where the data allow; "
-        "Stereo-seq at spacings of 20 and 40 DNB = 10 and 20 um; STARmap's 1,549 cells fill fewer spots), with the truth at every "
+        "Stereo-seq at spacings of 20 and 40 DNB = 10 and 20 um; STARmap's 1,549 cells fill at most about 300-450 spots, so its two sizes "
+        "are two spot diameters at similar spot counts), with the truth at every "
         "enhanced-lattice position in tissue (`stentrans bin --truth`). Protocol `realtruth` (docs/method.md section 6): every method "
         "is fitted on the measured pseudo-spots only and predicts the enhanced lattice; median over genes of the per-gene PCC at the "
         "new positions against the truth's raw counts (`realtruth`) and log-normalised (`realtruth-log`: log1p of counts scaled to the "
@@ -212,7 +223,7 @@ def markdown(table: pd.DataFrame, infos: list[dict], args, command: str) -> str:
         "binomial half A of the counts scored against the other half B (`realtruth-denoise`) beside half A itself.",
         "",
         f"Settings, to bound the CPU time: genes seen in more than 10 % of the spots (QC), capped to the {args.genes} most variable "
-        f"(variance of log1p counts); the paper's network (stEnTrans) trained {args.epochs} epochs (the authors use 500), seed(s) "
+        f"(variance of log1p counts) and to at most {args.gene_pixels:,} genes x grid pixels (column n_genes_evaluated); the paper's network (stEnTrans) trained {args.epochs} epochs (the authors use 500), seed(s) "
         f"{', '.join(map(str, args.seeds))}; DIST trained {args.dist_epochs} epochs (the authors use 200); the robust default and the "
         "interpolators at their default settings. "
         "Predictions are scored as the methods return them (`stentrans enhance` would clip negative values at 0).",
@@ -243,7 +254,7 @@ def markdown(table: pd.DataFrame, infos: list[dict], args, command: str) -> str:
         to_markdown(wide(table, "realtruth-denoise", methods)),
         "## Cases",
         "",
-        to_markdown(pd.DataFrame(infos)[["set", "lattice", "spacing", "units", "spacing_um", "spot_diameter", "n_spots", "median_counts_per_spot", "n_truth_new", "n_genes_qc", "n_genes_evaluated", "seconds"]]),
+        to_markdown(pd.DataFrame(infos)[["set", "lattice", "spacing", "units", "spacing_um", "spot_diameter", "n_spots", "median_counts_per_spot", "n_truth_new", "n_genes_qc", "n_genes_evaluated", "grid_pixels", "seconds"]]),
     ]
     return "\n".join(head + body)
 
@@ -257,6 +268,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=30, help="epochs of the paper's network")
     p.add_argument("--dist-epochs", type=int, default=50, help="epochs of DIST (the authors use 200)")
     p.add_argument("--genes", type=int, default=200, help="cap: the most variable genes (0: all after QC)")
+    p.add_argument("--gene-pixels", type=int, default=300_000, help="and at most this many genes x grid pixels (the trained methods' cost; 0: no limit)")
     p.add_argument("--seeds", default="0")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default=str(OUT_JSON))
@@ -278,7 +290,7 @@ def main(argv=None) -> int:
         fname, _, fixed = SETS[name]
         points = read_finer(FINER / fname)
         for lattice in lattices:
-            spacings = list(fixed) if fixed else [find_spacing(points, lattice, t)[0] for t in targets]
+            spacings = list(fixed[lattice]) if fixed else [find_spacing(points, lattice, t)[0] for t in targets]
             if args.calibrate:
                 print(name, lattice, [(a, _n_spots(points, lattice, a)) for a in spacings], flush=True)
                 continue
@@ -297,7 +309,7 @@ def main(argv=None) -> int:
         print("default loses:", line)
     out = {
         "command": command,
-        "settings": {"methods": args.methods, "epochs": args.epochs, "dist_epochs": args.dist_epochs, "genes": args.genes, "seeds": args.seeds, "lattices": lattices, "targets": targets, "device": args.device},
+        "settings": {"methods": args.methods, "epochs": args.epochs, "dist_epochs": args.dist_epochs, "genes": args.genes, "gene_pixels": args.gene_pixels, "seeds": args.seeds, "lattices": lattices, "targets": targets, "device": args.device},
         "cases": infos,
         "table": json.loads(table.to_json(orient="records")),
         "summary": json.loads(summary.to_json(orient="records")),

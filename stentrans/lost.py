@@ -6,15 +6,20 @@ lost position is a lattice point of the measured grid (on hex: ``array_row +
 array_col`` even) without a spot. Where they come from (:func:`resolve`):
 
 ``"auto"`` (:func:`detect`)
-    The one rule: a position is lost when at least :data:`MIN_NEIGHBOURS`
-    of its lattice neighbours (:data:`stentrans.lattice.NEIGHBOUR_OFFSETS`)
-    are measured: 3 of 4 on square, 4 of 6 on hex. One pass over the
-    measured mask (not repeated on the completed one, so a bay of the
-    outline is not filled step by step); neighbours beyond the grid count as
-    unmeasured. Positions on the outer edge of the tissue (outside a straight
-    or convex stretch of the outline: at most 2 measured neighbours of 4 on
-    square, 3 of 6 on hex) are never lost; a one-spot notch in the outline
-    (3 of 4, 4 of 6) is.
+    The one rule: an unmeasured lattice position is lost when
+
+    1. at least :data:`MIN_NEIGHBOURS` of its lattice neighbours
+       (:data:`stentrans.lattice.NEIGHBOUR_OFFSETS`) are measured: 3 of 4 on
+       square, 4 of 6 on hex (neighbours beyond the grid count as
+       unmeasured), and
+    2. it lies inside the closed outline of the measured spots: no path of
+       unmeasured lattice positions, in neighbour steps, leads from it to
+       beyond the measured spots' grid (:func:`outside`).
+
+    One pass over the measured mask (not repeated on the completed one, so
+    a bay is not filled step by step). Positions on the outer edge of the
+    tissue, one-spot notches in the outline included, are never lost; a
+    notch in the edge of an enclosed tissue-free area (a lumen) can be.
 ``"tissue"`` (:func:`tissue_positions`)
     Space Ranger positions flagged ``in_tissue`` that have no spot in the
     data: the reader drops them and keeps only their number
@@ -74,6 +79,26 @@ def lattice_points(shape, lattice: str) -> np.ndarray:
     return (p + q) % 2 == 0
 
 
+def outside(mask: np.ndarray, lattice: str) -> np.ndarray:
+    """Unmeasured lattice positions of the grid joined to beyond the grid by unmeasured lattice positions (neighbour steps)."""
+    from scipy import ndimage
+
+    mask = np.asarray(mask, dtype=bool)
+    u, v = mask.shape
+    pad = 2  # even: the hex checkerboard keeps its parity
+    free = lattice_points((u + 2 * pad, v + 2 * pad), lattice)
+    free[pad : pad + u, pad : pad + v] &= ~mask
+    seed = free.copy()
+    seed[pad : pad + u, pad : pad + v] = False
+    offsets = NEIGHBOUR_OFFSETS[lattice]
+    structure = np.zeros((3, 5), dtype=bool)
+    structure[1, 2] = True
+    for dr, dc in offsets:
+        structure[1 + dr, 2 + dc] = True
+    out = ndimage.binary_propagation(seed, structure=structure, mask=free)
+    return out[pad : pad + u, pad : pad + v]
+
+
 def detect(mask: np.ndarray, lattice: str, min_neighbours: int | None = None) -> np.ndarray:
     """Lost positions of a measured mask (the ``"auto"`` rule of the module documentation).
 
@@ -89,13 +114,13 @@ def detect(mask: np.ndarray, lattice: str, min_neighbours: int | None = None) ->
     Returns
     -------
     ``(u, v)`` bool: unmeasured lattice points with at least ``min_neighbours``
-    measured lattice neighbours.
+    measured lattice neighbours that are not :func:`outside` the outline.
     """
     if lattice not in MIN_NEIGHBOURS:
         raise InputError(None, "lattice", f"{lattice!r}: must be one of {', '.join(MIN_NEIGHBOURS)}")
     mask = np.asarray(mask, dtype=bool)
     k = MIN_NEIGHBOURS[lattice] if min_neighbours is None else int(min_neighbours)
-    return lattice_points(mask.shape, lattice) & ~mask & (neighbour_counts(mask, lattice) >= k)
+    return lattice_points(mask.shape, lattice) & ~mask & (neighbour_counts(mask, lattice) >= k) & ~outside(mask, lattice)
 
 
 # ---------------------------------------------------------------------------

@@ -31,19 +31,27 @@ def test_detect_square_hole_found_edge_not():
     m = np.zeros((9, 9), dtype=bool)
     m[2:7, 2:7] = True
     m[4, 4] = False  # interior hole: 4 of 4 neighbours measured
-    m[2, 4] = False  # a one-spot notch in the outline: 3 of 4
+    m[2, 4] = False  # a one-spot notch in the outline: 3 of 4, but open to the outside
     found = lost.detect(m, "square")
-    assert found[4, 4] and found[2, 4]
+    assert found[4, 4] and not found[2, 4]
     # outside a straight edge (1 of 4) and outside a corner (0 of 4, or 2 of 4 at a concave corner) never
     assert not found[1, 3] and not found[1, 1] and not found[7, 4]
-    assert found.sum() == 2
+    assert found.sum() == 1
+    assert lost.outside(m, "square")[2, 4] and not lost.outside(m, "square")[4, 4]
+    # two neighbouring holes: 3 of 4 each, enclosed
+    m[4, 5] = False
+    assert lost.detect(m, "square")[4, 4:6].all()
+    m[4, 5] = True
     # a corner cut: the missing corner spot has 2 of 4 measured neighbours, it is edge
     m2 = np.zeros((6, 6), dtype=bool)
     m2[1:5, 1:5] = True
     m2[1, 1] = False
     assert not lost.detect(m2, "square").any()
-    # more neighbours asked: the notch is no longer lost
-    assert lost.detect(m, "square", min_neighbours=4).sum() == 1
+    # an enclosed 3 x 3 tissue-free area (a lumen) is not lost: too few measured neighbours
+    m3 = np.zeros((9, 9), dtype=bool)
+    m3[1:8, 1:8] = True
+    m3[3:6, 3:6] = False
+    assert not lost.detect(m3, "square").any()
 
 
 def test_detect_hex_hole_found_edge_not():
@@ -60,7 +68,9 @@ def test_detect_hex_hole_found_edge_not():
     # two neighbouring holes: each keeps 5 of 6 measured neighbours
     m[4, 10] = False
     assert lost.detect(m, "hex")[[4, 4], [8, 10]].all()
-    assert set(NEIGHBOUR_OFFSETS["hex"]) >= {(0, 2), (1, 1)}
+    # a notch in the top row of the tissue (4 of 6 measured, open to the outside) is edge
+    m[1, 9] = False
+    assert lost.neighbour_counts(m, "hex")[1, 9] == 4 and not lost.detect(m, "hex")[1, 9]
     assert lost.neighbour_counts(lat, "hex")[4, 8] == 6
 
 

@@ -33,8 +33,8 @@ class EnhanceConfig:
     fill_lost: str = field(
         default="none",
         metadata={
-            "help": "lost spots to fill (in-tissue lattice positions without a measurement, docs/method.md section 3): none; auto (unmeasured positions with "
-            "at least 3 of 4 (square) / 4 of 6 (hex) measured neighbours); tissue (Space Ranger in-tissue positions without a spot)",
+            "help": "lost spots to fill (in-tissue lattice positions without a measurement, docs/method.md section 3): none; auto (unmeasured positions inside "
+            "the outline with at least 3 of 4 (square) / 4 of 6 (hex) measured neighbours); tissue (Space Ranger in-tissue positions without a spot)",
             "choices": ("none", "auto", "tissue"),
         },
     )
