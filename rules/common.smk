@@ -52,9 +52,32 @@ def _check_sample_lists():
             "heldout-genes (the gene panels are drawn from it)"
         )
     for name, row in samples[samples["format"] == "cells"].iterrows():
-        if row["enabled"] and name not in config["binning"]:
+        if row["enabled"] and "bin_size" not in config["binning"].get(name, {}):
             raise ValueError(
                 f"sample {name} has format `cells`: give binning.{name}.bin_size in the config"
+            )
+    for name, row in samples[samples["format"] == "finer"].iterrows():
+        if not row["enabled"]:
+            continue
+        if "spacing" not in config["binning"].get(name, {}):
+            raise ValueError(
+                f"sample {name} has format `finer`: give binning.{name}.spacing in the config"
+            )
+        if row["lattice"] not in ("hex", "square"):
+            raise ValueError(
+                f"{config['samples']}: sample {name}: lattice {row['lattice']!r}: "
+                "a `finer` sample is binned onto hex or square, say which"
+            )
+    finer = set(samples.index[samples["format"] == "finer"])
+    for name in SAMPLES:
+        over = config["evaluate"]["samples"].get(name, {})
+        if (
+            "realtruth" in over.get("protocols", config["evaluate"]["protocols"])
+            and name not in finer
+        ):
+            raise ValueError(
+                f"config evaluate.protocols: realtruth needs the truth of finer data; "
+                f"sample {name} has format {samples.loc[name, 'format']!r}, not `finer`"
             )
 
 
@@ -102,6 +125,11 @@ SUMMARY = {
     "median_pcc_png": "results/summary/median_pcc.png",
     "benchmarks": "results/summary/benchmarks.tsv",
     "run_info": "results/summary/run_info.yaml",
+}
+# pseudo-spots of `finer` samples and their truth at the enhanced positions
+FINER = {
+    "spots": "resources/pseudospots/{sample}.h5ad",
+    "truth": "resources/pseudospots/{sample}_truth.h5ad",
 }
 # every job writes its benchmark file to BENCHMARKS/<rule name>/<job>.tsv
 BENCHMARKS = "results/benchmarks"
@@ -172,9 +200,15 @@ def patterns_gmt(wildcards):
     return f"resources/simulated/{wildcards.sample}.gmt"
 
 
+def is_finer(wildcards):
+    return sample_row(wildcards)["format"] == "finer"
+
+
 def qc_input(wildcards):
     if sample_row(wildcards)["format"] == "cells":
         return f"resources/binned/{wildcards.sample}.h5ad"
+    if is_finer(wildcards):
+        return FINER["spots"].format(sample=wildcards.sample)
     return raw_data(wildcards)
 
 
@@ -185,8 +219,9 @@ def path_sha256(wildcards):
 
 
 def qc_sha256(wildcards):
-    """The hash qc checks: none for cell-level data (bin_cells checks the file)."""
-    return "" if sample_row(wildcards)["format"] == "cells" else path_sha256(wildcards)
+    """The hash qc checks: none for binned data (bin_cells / bin_finer check the file)."""
+    binned = sample_row(wildcards)["format"] in ("cells", "finer")
+    return "" if binned else path_sha256(wildcards)
 
 
 def binning_settings(wildcards):
@@ -225,7 +260,17 @@ def eval_protocols(wildcards):
     protocols = list(eval_setting("protocols")(wildcards))
     if config["evaluate"]["truth"] and is_simulated(wildcards):
         protocols.append("truth")
+    if config["evaluate"]["truth"] and is_finer(wildcards):
+        protocols.append("realtruth")
     return list(dict.fromkeys(protocols))
+
+
+def evaluate_inputs(wildcards):
+    """The QC'd sample, and for `finer` samples their truth (protocol realtruth)."""
+    out = {"data": result("qc", wildcards.sample)}
+    if is_finer(wildcards):
+        out["truth"] = FINER["truth"].format(sample=wildcards.sample)
+    return out
 
 
 def panel_genes(wildcards):
@@ -246,6 +291,12 @@ def pretrain_scratch(wildcards):
     key = json.dumps([config["model"], train], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{os.path.dirname(result('model', wildcards.sample))}/.pretrain-{digest}"
+
+
+def pattern_train_settings(wildcards):
+    """Settings of the paper network's further fits in the patterns rule's control (as pretrain)."""
+    keys = ("epochs", "batch_size", "lr", "crop")
+    return {**{k: config["train"][k] for k in keys}, **config["model"]}
 
 
 def species(wildcards):

@@ -15,6 +15,7 @@ rule enhance:
         chunk=config["enhance"]["chunk"],
         variant=config["enhance"]["variant"],
         robust_net=config["enhance"]["robust_net"],
+        fill_lost=config["enhance"]["fill_lost"],
         seed=config["train"]["seed"],
         device=config["train"]["device"],
     threads: res("enhance", "threads")

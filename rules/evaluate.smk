@@ -5,7 +5,7 @@
 
 rule evaluate:
     input:
-        RESULTS["qc"],
+        unpack(evaluate_inputs),
     output:
         per_gene=RESULTS["per_gene"],
         summary=report(
@@ -58,7 +58,7 @@ rule evaluate:
 
 rule ablation:
     input:
-        RESULTS["qc"],
+        data=RESULTS["qc"],
     output:
         per_gene=RESULTS["ablation_per_gene"],
         summary=RESULTS["ablation"],

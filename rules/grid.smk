@@ -23,6 +23,8 @@ rule grid:
         "logs/grid/{sample}.log",
     benchmark:
         "results/benchmarks/grid/{sample}.tsv"
+    params:
+        fill_lost=config["enhance"]["fill_lost"],
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),

@@ -45,6 +45,10 @@ rule patterns:
         species=species,
         min_spot_fraction=config["qc"]["min_spot_fraction"],
         device=config["train"]["device"],
+        seeds=config["patterns"]["seeds"],
+        control=config["patterns"]["control"],
+        # the paper network re-trained at the further seeds with the pretrain settings
+        train=pattern_train_settings,
     threads: res("patterns", "threads")
     resources:
         gpu=1,

@@ -20,6 +20,30 @@ rule bin_cells:
         "../scripts/bin_cells.py"
 
 
+rule bin_finer:
+    input:
+        data=raw_data,
+    output:
+        spots=FINER["spots"],
+        truth=FINER["truth"],
+    log:
+        "logs/bin_finer/{sample}.log",
+    benchmark:
+        "results/benchmarks/bin_finer/{sample}.tsv"
+    params:
+        binning=binning_settings,
+        lattice=lambda wildcards: sample_row(wildcards)["lattice"],
+        sha256=path_sha256,
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/bin_finer.py"
+
+
 rule qc:
     input:
         data=qc_input,

@@ -17,10 +17,10 @@ def main(snakemake, log):
     else:
         model = stentrans.tl.train(adata, "robust+net" if p.robust_net else "robust", seed=p.seed, device=p.device)
     out = snakemake.output[0]
-    stentrans.tl.enhance(adata, model, chunk=p.chunk, device=p.device, out_path=out)
+    stentrans.tl.enhance(adata, model, chunk=p.chunk, device=p.device, fill_lost=p.fill_lost, out_path=out)
     enh = ad.read_h5ad(out, backed="r")
     st = enh.uns["stentrans"]
-    log.info("enhanced %d genes: %d measured + %d new spots -> %s", enh.n_vars, st["n_measured"], st["n_imputed"], out)
+    log.info("enhanced %d genes: %d measured + %d new spots (%d of them lost spots, fill_lost %s) -> %s", enh.n_vars, st["n_measured"], st["n_imputed"], st.get("n_lost", 0), st.get("fill_lost", "none"), out)
     mapping = json.loads(open(snakemake.input.grid).read())
     if (st["n_measured"], st["n_imputed"]) != (mapping["n_measured"], mapping["n_new"]):
         raise RuntimeError(f"{out}: {st['n_measured']} + {st['n_imputed']} spots, but the lattice mapping {snakemake.input.grid} has {mapping['n_measured']} + {mapping['n_new']}")

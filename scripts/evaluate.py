@@ -15,11 +15,11 @@ def main(snakemake, log):
     p = snakemake.params
     sample = snakemake.wildcards.sample
     outdir = Path(snakemake.output.summary).parent
-    adata = stentrans.read(snakemake.input[0])
+    adata = stentrans.read(snakemake.input.data)
     panel = list(p.genes) or pl.top_variance_genes(adata, p.n_panel_genes)
     missing = [g for g in panel if g not in adata.var_names]
     if missing:
-        raise stentrans.InputError(snakemake.input[0], "evaluate.genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
+        raise stentrans.InputError(snakemake.input.data, "evaluate.genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
     seeds = list(range(p.seeds))
     res = tl.evaluate(
         adata,
@@ -36,6 +36,7 @@ def main(snakemake, log):
         baseline_kwargs={"dist": {"epochs": p.dist_epochs}} if p.dist_epochs is not None else None,
         keep_genes=panel,
         dataset=sample,
+        truth=snakemake.input.get("truth"),
     )
     report.write_results(res, outdir, ablation=p.ablation)
     pl.pcc_boxplots(res["per_gene"], save=outdir / "boxplot")

@@ -6,6 +6,12 @@ the CLI and the workflow scripts can print it without a traceback.
 
 from __future__ import annotations
 
+import contextlib
+
+#: fields of errors raised on arrays that describe the data (not a setting):
+#: such errors name the data's file once it is known (:func:`naming_file`)
+DATA_FIELDS = ("mask", "maps", "genes", "spots", "counts")
+
 
 class InputError(ValueError):
     """Bad input: one line naming file, field and value."""
@@ -16,3 +22,20 @@ class InputError(ValueError):
         self.problem = problem
         where = f"{self.file}: {field}: " if field else f"{self.file}: "
         super().__init__((where + problem).replace("\n", " "))
+
+
+@contextlib.contextmanager
+def naming_file(file):
+    """Inside, errors about the data raised on arrays (file ``<memory>``) name ``file`` instead.
+
+    Methods see arrays only; the API calls that hand them an AnnData's arrays
+    wrap the call with the AnnData's source (``uns["stentrans"]["source"]``),
+    so the error says which input was bad. ``file`` None (or empty) changes
+    nothing.
+    """
+    try:
+        yield
+    except InputError as err:
+        if not file or err.file != "<memory>" or err.field not in DATA_FIELDS:
+            raise
+        raise InputError(file, err.field, err.problem) from err

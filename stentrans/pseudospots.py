@@ -63,7 +63,7 @@ from .read.points import Points
 
 log = logging.getLogger("stentrans.pseudospots")
 
-__all__ = ["PseudoSpotConfig", "DIAMETER_FRACTION", "TissueMask", "tissue_mask", "disk_counts", "pseudospots", "binomial_split", "noise_ceiling"]
+__all__ = ["PseudoSpotConfig", "DIAMETER_FRACTION", "TissueMask", "tissue_mask", "disk_counts", "pseudospots", "write_pseudospots", "binomial_split", "noise_ceiling"]
 
 #: default spot diameter as a fraction of the spacing (Visium 55/100, ST 100/200)
 DIAMETER_FRACTION = {lat: SPOT_DIAMETER_UM[lat] / SPACING_UM[lat] for lat in LATTICES}
@@ -284,6 +284,31 @@ def pseudospots(points: Points, lattice: str, spacing: float, *, config: PseudoS
     if not truth:
         return spots, None
     return spots, _truth(points, spots, grid, tm, lattice, spacing, diameter, origin, cfg)
+
+
+def write_pseudospots(source, output, lattice: str, spacing: float, *, truth_output=None, config: PseudoSpotConfig | None = None, origin=None, reader: str = "auto", **columns):
+    """Read finer data, bin it (:func:`pseudospots`) and write the spots (and the truth) as ``.h5ad``.
+
+    ``source`` is read by :func:`stentrans.read.finer.read_finer` (``reader``:
+    its ``format``; ``columns``: its ``x``, ``y``, ``gene``, ``count``,
+    ``drop``, ``query``). Both files are written to temporary names and
+    renamed only when both are complete, so bad input leaves nothing behind.
+    Returns ``(spots, truth)`` (``truth`` None without ``truth_output``).
+    """
+    import contextlib
+
+    from ._utils import atomic_path
+    from .read.finer import read_finer
+
+    points = read_finer(source, reader, **columns)
+    spots, truth = pseudospots(points, lattice, spacing, config=config, origin=origin, truth=truth_output is not None)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_path(output, suffix=".h5ad"))
+        ttmp = stack.enter_context(atomic_path(truth_output, suffix=".h5ad")) if truth is not None else None
+        spots.write_h5ad(tmp)
+        if truth is not None:
+            truth.write_h5ad(ttmp)
+    return spots, truth
 
 
 def _truth(points, spots, grid, tm, lattice, spacing, diameter, origin, cfg):

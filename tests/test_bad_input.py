@@ -378,3 +378,108 @@ def test_warnings_are_whole_log_lines(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert rc == 2
     assert err.splitlines()[-1] == f"stentrans info: error: {tmp_path / 'x.tsv'}: field: bad value 7"
+
+
+# ---------------------------------------------------------------------------
+# errors found on arrays name the input file in the API too (the workflow
+# scripts call the API); GMT files that are no text, or are malformed, stop
+# `patterns` before it writes anything
+# ---------------------------------------------------------------------------
+FEW_SPOTS = "\tg1\tg2\tg3\n1x1\t3\t4\t5\n2x1\t1\t2\t8\n3x1\t4\t4\t1\n1x2\t5\t1\t0\n"
+
+
+def _cli(*args):
+    """``python -m stentrans ARGS`` in a subprocess."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("STENTRANS_THREADS", "1")
+    return subprocess.run([sys.executable, "-m", "stentrans", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _one_error_line(proc, cmd) -> str:
+    assert proc.returncode == 2, f"exit {proc.returncode}; stderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"stentrans {cmd}: error: "), proc.stderr
+    return lines[0]
+
+
+def test_too_few_spots_api_names_the_file(tmp_path):
+    import stentrans
+    from stentrans import InputError
+
+    f = _w(tmp_path / "few.tsv", FEW_SPOTS)
+    a = stentrans.read(f)
+    with pytest.raises(InputError, match="too few spots") as e:
+        stentrans.tl.train(a, progress=False)
+    assert e.value.file == str(f) and e.value.field == "mask" and str(e.value).startswith(f"{f}: mask: ")
+    with pytest.raises(InputError, match="too few spots") as e:
+        stentrans.tl.enhance(a, out_path=tmp_path / "out.h5ad", progress=False)
+    assert e.value.file == str(f)
+    assert not (tmp_path / "out.h5ad").exists()
+    # an AnnData that knows no file still says so
+    del a.uns["stentrans"]["source"]
+    with pytest.raises(InputError) as e:
+        stentrans.tl.train(a, progress=False)
+    assert e.value.file == "<memory>"
+
+
+def test_too_few_spots_cli_names_the_file(tmp_path):
+    # FEW_SPOTS as an .h5ad: (array_row, array_col) = (Y, X) of the ids 1x1, 2x1, 3x1, 1x2
+    rc = np.array([[1, 1], [1, 2], [1, 3], [2, 1]])
+    f = _write_h5ad(tmp_path / "few.h5ad", [[3, 4, 5], [1, 2, 8], [4, 4, 1], [5, 1, 0]], rc, ["g1", "g2", "g3"])
+    out = tmp_path / "out" / "few_enhanced.h5ad"
+    line = _one_error_line(_cli("enhance", str(f), "-o", str(out)), "enhance")
+    assert f"{f}: mask: too few spots" in line
+    assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))
+
+
+def _bad_gmts(d: Path) -> dict:
+    """name -> (GMT file, [substrings of the error line])."""
+    good = "SET_A\tGO:1\tg1\tg2\nSET_B\tGO:2\tg2\tg3\n"
+    gz = d / "sets.gmt"
+    gz.write_bytes(gzip.compress(good.encode()))
+    noise = d / "noise.gmt"
+    noise.write_bytes(bytes(np.random.default_rng(3).integers(128, 256, 400, dtype=np.uint8)))
+    nul = d / "nul.gmt"
+    nul.write_bytes(good.encode() + b"\0\0\x07binary")
+    return {
+        "gzip": (gz, [str(gz), "gzip-compressed", "not a text GMT file"]),
+        "random_bytes": (noise, [str(noise), "line 1", "not UTF-8 text"]),
+        "nul_bytes": (nul, [str(nul), "binary data"]),
+        "malformed_line_3": (_w(d / "bad3.gmt", good + "SET_C only-two-fields\tg1\n"), [str(d / "bad3.gmt"), "line 3", "expected 'name<TAB>description<TAB>gene...'"]),
+    }
+
+
+def test_bad_gmt_api_writes_nothing(tmp_path):
+    from stentrans import InputError
+    from stentrans.tl import read_gmt, run_patterns
+
+    import stentrans
+
+    ids, genes, vals = _st_block()
+    a = stentrans.read(_w(tmp_path / "ok.tsv", _st_text(ids, genes, vals)))
+    (tmp_path / "gmt").mkdir()
+    for name, (gmt, expect) in _bad_gmts(tmp_path / "gmt").items():
+        with pytest.raises(InputError) as e:
+            read_gmt(gmt)
+        for s in expect:
+            assert s in str(e.value), f"{name}: {s!r} not in {str(e.value)!r}"
+        assert "\n" not in str(e.value)
+        out = tmp_path / f"out_{name}"
+        with pytest.raises(InputError):
+            run_patterns(a, gmt=gmt, top=3, outdir=out, plots=False)
+        assert not out.exists(), f"{name}: {sorted(p.name for p in out.iterdir())}"
+
+
+@pytest.mark.parametrize("name", ["gzip", "random_bytes", "malformed_line_3"])
+def test_bad_gmt_cli_subprocess(tmp_path, name):
+    ids, genes, vals = _st_block()
+    data = _w(tmp_path / "ok.tsv", _st_text(ids, genes, vals))
+    (tmp_path / "gmt").mkdir()
+    gmt, expect = _bad_gmts(tmp_path / "gmt")[name]
+    out = tmp_path / "patterns"
+    line = _one_error_line(_cli("patterns", str(data), "--gmt", str(gmt), "--top", "3", "-o", str(out)), "patterns")
+    for s in expect:
+        assert s in line, f"{s!r} not in {line!r}"
+    assert not out.exists()

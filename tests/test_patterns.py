@@ -366,3 +366,33 @@ def test_cross_correlation_and_spearman():
     assert np.all(cross_correlation(A, B)[:, 2] == 0)
     x, y = rng.normal(size=20), rng.normal(size=20)
     assert spearman(x, y) == float(spearmanr(x, y)[0])
+
+
+def test_new_terms_control_counts_seeds_and_linear_interpolation(tmp_path):
+    """Fig. 4's control: new terms after enhancement at 3 seeds and after linear interpolation of the same spots, each against the same original families."""
+    import stentrans
+    from stentrans.datasets import simulate, write_program_gmt
+
+    a = simulate("square", n_genes=30, seed=1, size="st")
+    gmt = tmp_path / "planted.gmt"
+    write_program_gmt(a, gmt)
+    enh = stentrans.tl.enhance(a, stentrans.tl.train(a, "robust", seed=0, progress=False), progress=False)
+    assert enh.uns["stentrans"]["seed"] == 0  # the model's seed, at the top of the provenance
+    controls = stentrans.tl.control_enhancements(a, "robust", [1, 2], control="linear")
+    assert [s for s, _ in controls["enhanced"]] == [1, 2] and [s for s, _ in controls["linear"]] == [0]
+    assert controls["linear"][0][1].uns["stentrans"]["method"] == "linear"
+    res = run_patterns(a, enhanced=enh, gmt=gmt, top=20, outdir=tmp_path / "out", plots=False, controls=controls)
+    ctl = pd.read_csv(tmp_path / "out" / "new_terms_control.tsv", sep="\t")
+    assert list(ctl["data"]) == ["enhanced", "enhanced", "enhanced", "linear"] and list(ctl["seed"]) == [0, 1, 2, 0]
+    # the first row is the run's own new terms
+    assert ctl.loc[0, "new_overall"] == res["summary"]["n_new_terms"]["overall"]
+    s = res["summary"]["new_terms_control"]
+    assert s["enhanced"]["seeds"] == [0, 1, 2] and len(s["linear"]["overall"]) == 1
+    assert (ctl["n_spots"] == enh.n_obs).all() and (ctl["new_overall"] >= 0).all()
+    # the page's claim compares the seeds' mean with the control
+    from stentrans.report import page
+
+    lines = page.claims(pd.DataFrame({"dataset": [], "method": [], "protocol": [], "mean": []}), None, None, {"d": {"summary": res["summary"]}}, {}, 79)
+    (line,) = [x for x in lines if "Fig. 4" in x]
+    e, b = np.mean(s["enhanced"]["overall"]), s["linear"]["overall"][0]
+    assert f"{b:.0f} new terms): {'holds' if e > b else 'does not hold'}, {e:.1f} new terms after enhancement (mean over 3 seeds)" in line

@@ -142,6 +142,17 @@ def test_spots_record_and_defaults(mol_file):
     assert list(s.obs_names[:1]) == [f"r{s.obs.array_row.iloc[0]}_c{s.obs.array_col.iloc[0]}"]
 
 
+def test_spots_file_read_back_keeps_its_units_and_spots(tmp_path, mol_file):
+    """SPOTS.h5ad is an input like any other: read back, its coordinates stay in the finer data's units, as it says."""
+    s, t = pseudospots(read_finer(mol_file), "hex", 10.0)
+    s.write_h5ad(tmp_path / "s.h5ad")
+    a = stentrans.read(tmp_path / "s.h5ad")
+    assert a.uns["stentrans"]["spatial_units"] == s.uns["stentrans"]["spatial_units"] and "pixels" not in a.uns["stentrans"]["spatial_units"]
+    assert a.uns["stentrans"]["lattice"] == "hex" and a.n_obs == s.n_obs
+    np.testing.assert_array_equal(a.obsm["spatial"], s.obsm["spatial"])
+    assert (a.obs["array_row"].to_numpy() == s.obs["array_row"].to_numpy()).all()
+
+
 def test_bin_errors_leave_nothing_behind(tmp_path, mol_file, capsys):
     out = tmp_path / "out" / "spots.h5ad"
     assert cli.main(["bin", str(mol_file), "-o", str(out), "--spacing", "8"]) == 2

@@ -137,6 +137,33 @@ def test_render_reads_only_the_files_it_is_given(tmp_path):
     assert "3.0 min of job wall time" in resultspage.render(files, benchmarks=bench)
 
 
+def _rt_rows(robust, linear):
+    rows = []
+    for proto, vals in (("realtruth", {"robust": robust, "linear": linear, "nn": 0.05, "ceiling": 0.6}), ("realtruth-log", {"robust": 0.3, "linear": 0.25, "nn": 0.2, "ceiling": 0.7}), ("realtruth-denoise", {"robust": 0.4, "linear": 0.35, "nn": 0.3, "raw-half": 0.33}), ("lost", {"robust": 0.5, "linear": 0.4, "nn": 0.3}), ("nested", {"robust": 0.2, "linear": 0.1, "nn": 0.07})):
+        rows += [{"method": m, "protocol": proto, "median_seed0": v, "mean": v, "sd": np.nan, "n_genes": 40, "n_excluded": 0, "n_spots": 90} for m, v in vals.items()]
+    return pd.DataFrame(rows)
+
+
+def test_page_leads_with_the_real_truth_and_says_where_the_default_loses(tmp_path):
+    from stentrans.models import registry
+
+    _rt_rows(0.30, 0.20).to_csv(tmp_path / "win.tsv", sep="\t", index=False)
+    _rt_rows(0.10, 0.20).to_csv(tmp_path / "lose.tsv", sep="\t", index=False)
+    text = resultspage.render({"slideseq_hex": {"summary": tmp_path / "win.tsv"}, "starmap_hex": {"summary": tmp_path / "lose.tsv"}}, title="T")
+    rt, nested, lost = (text.index(h) for h in ("## Real 2x truth", "## Median per-gene PCC, nested protocol", "## Median per-gene PCC, lost protocol"))
+    assert rt < nested < lost
+    d = registry.label(registry.DEFAULT_METHOD)
+    assert f"slideseq_hex: the default ({d}) 0.300 beats the best baseline (Linear) 0.200." in text
+    assert f"starmap_hex: the default ({d}) 0.100 **loses to** the best baseline (Linear) 0.200." in text
+    # the ceiling and the fraction of it, per method row (robust: 0.30 / 0.6)
+    row = next(line for line in text.splitlines() if line.startswith(f"| slideseq_hex | {d} |"))
+    assert "| 0.300 | 0.600 | 0.500 |" in row
+    assert "interior in-tissue spots removed" in text
+    # no real truth in the summary: no section
+    _summary_rows().to_csv(tmp_path / "plain.tsv", sep="\t", index=False)
+    assert "## Real 2x truth" not in resultspage.render({"d": {"summary": tmp_path / "plain.tsv"}}, title="T")
+
+
 # ---------------------------------------------------------------------------
 # the run's summary tables (rules summarize, benchmarks, run_info)
 # ---------------------------------------------------------------------------

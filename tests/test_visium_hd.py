@@ -219,3 +219,93 @@ def test_enhance_16um_to_8um_positions_cli(hd_run, tmp_path):
     assert np.isclose(sf["spot_diameter_fullres"] * MICRONS_PER_PIXEL, 8.0)
     X = e.X.toarray() if sp.issparse(e.X) else np.asarray(e.X)
     assert np.isfinite(X).all() and (X >= 0).all()
+
+
+# ---------------------------------------------------------------------------
+# --bin-size on the command line; the enhanced AnnData keeps the scale factors
+# ---------------------------------------------------------------------------
+def _cli(*args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("STENTRANS_THREADS", "1")
+    return subprocess.run([sys.executable, "-m", "stentrans", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_bin_size_reads_that_bin_folder(hd_run, tmp_path):
+    """``--bin-size 16`` on the ``outs`` (or ``binned_outputs``) folder reads ``square_016um/``."""
+    from stentrans.cli import build_parser
+    from stentrans.cli._common import load_input
+
+    outs, _ = hd_run
+    proc = _cli("info", str(outs), "--bin-size", "16")
+    assert proc.returncode == 0, proc.stderr
+    assert "spots: 48" in proc.stdout and "format: visium_hd" in proc.stdout and "grid: 6 x 8" in proc.stdout
+    # every command reading an input takes the flag (the shared input arguments)
+    parser = build_parser()
+    for cmd, rest in (("enhance", ["-o", "e.h5ad"]), ("train", ["-o", "m.pt"]), ("evaluate", ["-o", "ev"]), ("patterns", ["-o", "pt"])):
+        args = parser.parse_args([cmd, str(outs / "binned_outputs"), "--bin-size", "16", "--no-filter", *rest])
+        a = load_input(args)
+        assert a.uns["stentrans"]["bin_size_um"] == 16.0 and a.n_obs == 48, cmd
+        args = parser.parse_args([cmd, str(outs), "--no-filter", *rest])
+        assert load_input(args).uns["stentrans"]["bin_size_um"] == 8.0, cmd  # default: the 8 um bins
+    out = tmp_path / "qc16.h5ad"
+    args = parser.parse_args(["qc", str(outs), "--bin-size", "16", "--min-counts", "0", "-o", str(out)])
+    assert args.func(args) == 0
+    q = ad.read_h5ad(out)
+    assert q.n_obs == 48 and q.uns["stentrans"]["bin_folder"] == "square_016um"
+
+
+@pytest.mark.parametrize("where", ["outs", "bin_folder"])
+def test_cli_unknown_bin_size_is_one_line(hd_run, tmp_path, where):
+    """An unknown bin size: exit 2, one line naming the folder and the bin sizes present, no output."""
+    outs, bins = hd_run
+    if where == "outs":
+        cmd, path, size = "qc", outs, "2"
+        expect = [str(outs / "binned_outputs"), "bin_size", "no square_002um folder", "8 um, 16 um"]
+    else:
+        cmd, path, size = "enhance", bins[16][0], "8"
+        expect = [str(bins[16][0]), "bin_size", "8 um asked for", "16 um bins"]
+    out = tmp_path / f"{where}.h5ad"
+    proc = _cli(cmd, str(path), "--bin-size", size, "-o", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"stentrans {cmd}: error: "), proc.stderr
+    for s in expect:
+        assert s in lines[0], f"{s!r} not in {lines[0]!r}"
+    assert not out.exists() and not list(tmp_path.glob(f".{out.name}*"))
+
+
+def test_enhanced_keeps_the_scale_factors(hd_run, tmp_path):
+    """uns["spatial"] keeps every scale factor; the bin side (bin_size_um, spot_diameter_fullres) is halved."""
+    from stentrans.grid import to_grid
+    from stentrans.lattice import enhanced_mask
+    from stentrans.tl import build_enhanced, write_h5ad
+
+    outs, bins = hd_run
+    folder, _ = bins[16]
+    a = stentrans.read(folder)
+    lib = next(iter(a.uns["spatial"]))
+    sf_in = dict(json.loads((folder / "spatial" / "scalefactors_json.json").read_text()))
+    gd = to_grid(a)
+    H = enhanced_mask(gd.mask, "square")
+    up = np.repeat(np.repeat(gd.maps, 2, axis=1), 2, axis=2)
+    P, Q = np.nonzero(H)
+    e = build_enhanced(a, up[:, P, Q].T, H, gd.grid, gd.p, gd.q, a.var_names)
+    back = ad.read_h5ad(write_h5ad(e, tmp_path / "e.h5ad"))
+    for enh in (e, back):
+        sf = enh.uns["spatial"][lib]["scalefactors"]
+        assert set(sf_in) <= set(sf)
+        assert sf["bin_size_um"] == 8.0 and sf["microns_per_pixel"] == MICRONS_PER_PIXEL
+        assert np.isclose(sf["spot_diameter_fullres"], sf_in["spot_diameter_fullres"] / 2)
+        for k in set(sf_in) - {"bin_size_um", "spot_diameter_fullres"}:
+            assert sf[k] == sf_in[k], k
+        # the halved bin side is the enhanced lattice's pitch
+        from scipy.spatial import cKDTree
+
+        d, _ = cKDTree(enh.obsm["spatial"]).query(enh.obsm["spatial"], k=2)
+        assert np.allclose(d[:, 1] * sf["microns_per_pixel"], sf["bin_size_um"], rtol=1e-6)
+        st = enh.uns["stentrans"]
+        assert st["bin_size_um"] == 8.0 and st["measured_bin_size_um"] == 16.0 and st["microns_per_pixel"] == MICRONS_PER_PIXEL
+    # the measured AnnData is left as it was
+    assert a.uns["spatial"][lib]["scalefactors"]["bin_size_um"] == 16.0 and a.uns["stentrans"]["bin_size_um"] == 16.0

@@ -252,13 +252,19 @@ def test_dry_run_paper(tmp_path):
     proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml"], cwd=workdir(tmp_path), timeout=180)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
-    # offline as shipped: HM and the two real Visium sets from ../shared/data;
-    # HBC/MBSP/IDC (URLs) and MP/AMHB (placeholders) are listed but disabled
+    # offline as shipped: HM, MP and AMHB (stand-ins binned from the shared STARmap and
+    # Stereo-seq data) and the two real Visium sets; HBC/MBSP/IDC (URLs) are listed but disabled
     assert "download" not in counts, counts
-    assert counts.get("qc") == 3, counts
+    assert counts.get("qc") == 5 and counts.get("bin_finer") == 2, counts
     # the paper's network: pretrain, then enhance with its checkpoint
-    assert counts.get("pretrain") == 3 and counts.get("enhance") == 3 and counts.get("evaluate") == 3, counts
-    assert counts.get("ablation") == 1, counts  # HM (HBC, MBSP, IDC when enabled)
+    assert counts.get("pretrain") == 5 and counts.get("enhance") == 5 and counts.get("evaluate") == 5, counts
+    assert counts.get("ablation") == 3, counts  # HM, MP, AMHB (HBC, MBSP, IDC when enabled)
+    # MP and AMHB: binned from the stand-ins, scored against their real truth too
+    for name, src in (("MP", "starmap_visp_1020genes_cells.h5ad"), ("AMHB", "stereoseq_bin1_crop.gem.gz")):
+        (blk,) = [b for b in job_blocks(proc.stdout, "bin_finer") if f"resources/pseudospots/{name}.h5ad" in b]
+        assert f"../shared/data/finer/{src}" in blk and f"resources/pseudospots/{name}_truth.h5ad" in blk
+        (ev,) = [b for b in job_blocks(proc.stdout, "evaluate") if f"results/{name}/evaluate" in b]
+        assert f"resources/pseudospots/{name}_truth.h5ad" in ev
     assert counts.get("patterns") == 1, counts  # melanoma, as Fig. 4
     assert counts.get("results_page") == 1, counts
     assert "bin_cells" not in counts
@@ -275,7 +281,7 @@ def test_dry_run_paper(tmp_path):
     proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml", over], cwd=workdir(tmp_path), timeout=180)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
-    assert counts.get("download") == 3 and counts.get("qc") == 6 and counts.get("ablation") == 4, counts
+    assert counts.get("download") == 3 and counts.get("qc") == 8 and counts.get("ablation") == 6, counts
     qc_inputs = " ".join(b.split("output:")[0] for b in job_blocks(proc.stdout, "qc"))
     assert "resources/download/IDC" in qc_inputs
 
@@ -290,6 +296,9 @@ def test_paper_settings():
     assert cfg["patterns"]["samples"] == ["HM"]
     assert cfg["enhance"]["variant"] == "paper"  # the paper's network for Fig. 4
     assert cfg["results_page"]["paper_new_terms"] == 79
+    # the paper's Table 1 beside ours (../shared/docs/paper_numbers.md)
+    assert cfg["results_page"]["paper_table1"]["HM"]["stentrans-nopos"] == "0.581 ± 0.017"
+    assert set(cfg["results_page"]["paper_table1"]) == {"HM", "MP", "AMHB", "HBC", "MBSP", "IDC"}
     reduced = yaml.safe_load((REPO / "config" / "paper_reduced.yaml").read_text())
     assert reduced["results_page"]["dir"] == "docs" and reduced["evaluate"]["seeds"] == 3
     table = pd.read_csv(REPO / "config" / "samples_paper.tsv", sep="\t", comment="#", dtype=str, keep_default_na=False)
@@ -485,6 +494,88 @@ def test_bin_cli_and_workflow_dry_run(tmp_path):
     assert job_counts(proc.stdout).get("bin_cells") == 1
     (blk,) = job_blocks(proc.stdout, "qc")
     assert "resources/binned/MPX.h5ad" in blk
+
+
+HOLE = (550.0, 5 * 100 * np.sqrt(3) / 2)
+
+
+def _molecules_with_a_hole(path: Path, seed: int = 0) -> Path:
+    """A molecule table (generic x/y/gene) over a 1,200 x 900 rectangle with one small empty disk inside."""
+    rng = np.random.default_rng(seed)
+    n = 60_000
+    x = rng.uniform(0, 1200, n)
+    y = rng.uniform(0, 900, n)
+    # the hole: no molecule within 60 of lattice point (5, 11) of spacing 100 (origin near 0, 0)
+    keep = np.hypot(x - HOLE[0], y - HOLE[1]) > 60
+    x, y = x[keep], y[keep]
+    # three spatial programs and a flat gene: gene choice by position
+    p = np.stack([np.ones_like(x), 1 + np.sin(x / 150), 1 + np.cos(y / 120), 1 + (x + y) / 1000], axis=1)
+    p /= p.sum(1, keepdims=True)
+    gene = np.array([f"g{k}" for k in range(4)])[(rng.random(x.size)[:, None] > np.cumsum(p, 1)).sum(1)]
+    pd.DataFrame({"x": x.round(2), "y": y.round(2), "gene": gene}).to_csv(path, index=False)
+    return path
+
+
+def test_finer_sample_bins_and_scores_realtruth_with_lost_spots(tmp_path):
+    """A `finer` sample runs bin_finer -> qc -> grid -> enhance -> evaluate (realtruth); fill_lost auto fills the hole."""
+    import anndata as ad
+
+    src = _molecules_with_a_hole(tmp_path / "molecules.csv")
+    samples = tmp_path / "samples.tsv"
+    samples.write_text(f"sample\tsource\tlocation\tformat\tlattice\tsha256\tspecies\nMOL\tpath\t{src}\tfiner\thex\t\tmouse\n")
+    cfg = write_yaml(
+        tmp_path / "cfg.yaml",
+        {
+            "samples": str(samples),
+            "binning": {"MOL": {"spacing": 100.0}},
+            "enhance": {"fill_lost": "auto"},
+            "evaluate": {"protocols": ["nested"], "truth": True, "methods": ["robust", "linear", "nn"], "seeds": 1},
+            "patterns": {"samples": []},
+            "ablation": {"samples": []},
+        },
+    )
+    wf = workdir(tmp_path)
+    targets = ["results/MOL/evaluate/summary.tsv", "results/MOL/enhanced.h5ad"]
+    dry = smk(["-n", "--cores", "1", *targets, "--configfile", cfg], cwd=wf, timeout=120)
+    assert dry.returncode == 0, show(dry)
+    assert job_counts(dry.stdout).get("bin_finer") == 1
+    env = dict(os.environ, STENTRANS_THREADS="1")
+    proc = smk(["--cores", "2", *targets, "--configfile", cfg], cwd=wf, timeout=600, env=env)
+    assert proc.returncode == 0, show(proc)
+
+    spots = ad.read_h5ad(wf / "resources" / "pseudospots" / "MOL.h5ad")
+    truth = ad.read_h5ad(wf / "resources" / "pseudospots" / "MOL_truth.h5ad")
+    assert spots.uns["binning"]["spacing"] == 100.0 and spots.uns["binning"]["spot_diameter"] == pytest.approx(55.0)
+    # the hole: one lattice point in tissue without a spot, found and filled
+    enh = ad.read_h5ad(wf / "results" / "MOL" / "enhanced.h5ad")
+    assert enh.uns["stentrans"]["fill_lost"] == "auto" and int(enh.obs["is_lost"].sum()) == 1
+    lost_rc = enh.obs.loc[enh.obs["is_lost"], ["array_row", "array_col"]].to_numpy()
+    centres = spots.obsm["spatial"]
+    for r, c in lost_rc:  # the filled lost spot is the hole's lattice point, where no measured spot is
+        assert (r, c) == (5, 11)
+    assert not np.any(np.hypot(centres[:, 0] - HOLE[0], centres[:, 1] - HOLE[1]) < 30)
+    mapping = json.loads((wf / "results" / "MOL" / "grid" / "mapping.json").read_text())
+    assert mapping["n_lost"] == int(enh.obs["is_lost"].sum()) and mapping["fill_lost"] == "auto"
+    # realtruth ran beside nested, with the ceiling; linear and robust scored at the new positions
+    ev = pd.read_csv(wf / "results" / "MOL" / "evaluate" / "summary.tsv", sep="\t")
+    rt = ev[ev["protocol"] == "realtruth"].set_index("method")
+    assert {"robust", "linear", "nn", "ceiling"} <= set(rt.index) and set(ev["protocol"]) >= {"nested", "realtruth"}
+    assert rt.loc["linear", "n_spots"] == int(truth.obs["is_imputed"].sum())
+    assert 0.5 < rt.loc["linear", "mean"] <= rt.loc["ceiling", "mean"] + 0.05
+
+
+def test_workflow_rejects_bad_fill_lost_and_realtruth_without_truth(tmp_path):
+    cfg = write_yaml(tmp_path / "bad.yaml", {"enhance": {"fill_lost": "everywhere"}, "patterns": {"samples": []}})
+    proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
+    assert proc.returncode != 0 and "everywhere" in proc.stdout + proc.stderr
+    cfg = write_yaml(tmp_path / "bad2.yaml", {"evaluate": {"protocols": ["nested", "realtruth"]}, "patterns": {"samples": []}})
+    proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "realtruth needs the truth of finer data" in out and "sim_square" in out
+    # a list of positions is accepted (the demo's square sample) and reaches the grid and enhance jobs
+    cfg = write_yaml(tmp_path / "ok.yaml", {"enhance": {"fill_lost": ["3x4"]}, "patterns": {"samples": []}})
+    proc = smk(["-n", "-p", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
+    assert proc.returncode == 0, show(proc)
 
 
 # ---------------------------------------------------------------- end to end

@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-from .._errors import InputError
+from .._errors import DATA_FIELDS, InputError
 from .._version import __version__
 
 # modules providing a ``register_cli(subparsers)`` function, in help order
@@ -38,9 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: fields of errors raised on arrays that describe the data (the command's
-#: input), not a setting: such errors name the input file
-_DATA_FIELDS = ("mask", "maps", "genes", "spots", "counts")
 
 
 class _LineTracker:
@@ -83,8 +80,8 @@ def main(argv=None) -> int:
     try:
         rc = args.func(args)
     except InputError as err:
-        if err.file == "<memory>" and err.field in _DATA_FIELDS and isinstance(getattr(args, "input", None), str):
-            # raised on arrays (e.g. by a model): the data came from the command's input
+        if err.file == "<memory>" and err.field in DATA_FIELDS and isinstance(getattr(args, "input", None), str):
+            # raised on arrays outside the API's naming (stentrans._errors.naming_file): the data came from the command's input
             err = InputError(args.input, err.field, err.problem)
         _print_error(args.command, str(err))
         return 2

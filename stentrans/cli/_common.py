@@ -8,10 +8,17 @@ from ._args import add_config_args
 
 
 def add_input_args(p, *, qc: bool = True) -> None:
-    """``INPUT`` and ``--lattice``; with ``qc`` also the QC filters and ``--no-filter``."""
-    p.add_argument("input", help="h5ad, Space Ranger outs folder, ST table, counts + coords CSV ...")
+    """``INPUT``, ``--lattice`` and ``--bin-size``; with ``qc`` also the QC filters and ``--no-filter``."""
+    p.add_argument("input", help="h5ad, Space Ranger outs folder (Visium HD: outs, binned_outputs/ or a square_XXXum/ folder), SpatialData .zarr, ST table, counts + coords CSV ...")
     g = p.add_argument_group("input and QC")
     g.add_argument("--lattice", default="auto", choices=["auto", "square", "hex"], help="lattice of the input (default: detected)")
+    # a string: the reader checks it and names the folder and the bin sizes it holds
+    g.add_argument(
+        "--bin-size",
+        default=None,
+        metavar="UM",
+        help="Visium HD: bin side in micrometres, e.g. 16 reads binned_outputs/square_016um/ of an outs or binned_outputs folder (default: 8 when present, else the only one)",
+    )
     if qc:
         from ..pp import QCConfig
 
@@ -24,7 +31,7 @@ def load_input(args):
     from .. import pp
     from ..read import read
 
-    adata = read(args.input, lattice=args.lattice)
+    adata = read(args.input, lattice=args.lattice, bin_size=getattr(args, "bin_size", None))
     if hasattr(args, "no_filter") and not args.no_filter:
         from ..pp import QCConfig
 

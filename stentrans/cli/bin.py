@@ -12,7 +12,6 @@ Two modes:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from .._errors import InputError
@@ -51,20 +50,13 @@ def _cmd_bin(args) -> int:
         if args.lattice not in (None, "square"):
             raise InputError(args.input, "--lattice", f"{args.lattice!r}: --bin-size bins are square; use --spacing for a hex lattice")
         return _cmd_bin_squares(args)
-    from ..pseudospots import PseudoSpotConfig, pseudospots
-    from ..read.finer import read_finer
+    from ..pseudospots import PseudoSpotConfig, write_pseudospots
 
     if args.lattice is None:
         raise InputError(args.input, "--lattice", "give hex or square with --spacing")
     cfg = config_from_args(PseudoSpotConfig, args)
-    points = read_finer(args.input, args.format, x=args.x, y=args.y, gene=args.gene, count=args.count, drop=_drop(args), query=args.query)
-    spots, truth = pseudospots(points, args.lattice, args.spacing, config=cfg, origin=args.origin, truth=args.truth is not None)
-    with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(atomic_path(args.output, suffix=".h5ad"))
-        ttmp = stack.enter_context(atomic_path(args.truth, suffix=".h5ad")) if truth is not None else None
-        spots.write_h5ad(tmp)
-        if truth is not None:
-            truth.write_h5ad(ttmp)
+    columns = dict(x=args.x, y=args.y, gene=args.gene, count=args.count, drop=_drop(args), query=args.query)
+    spots, truth = write_pseudospots(args.input, args.output, args.lattice, args.spacing, truth_output=args.truth, config=cfg, origin=args.origin, reader=args.format, **columns)
     b = spots.uns["binning"]
     log.info("binned %s -> %s: %d %s spots x %d genes (spacing %g, diameter %g)", args.input, args.output, spots.n_obs, args.lattice, spots.n_vars, b["spacing"], b["spot_diameter"])
     if truth is not None:

@@ -44,19 +44,19 @@ def _read_enhanced(path):
 
 
 def _cli_run(args) -> int:
-    from ..tl import PatternsConfig, run_patterns
+    from ..tl import PatternsConfig, read_gmt, run_patterns
 
     cfg = config_from_args(PatternsConfig, args)
     if cfg.top < 3:
         raise InputError(None, "--top", f"must be >= 3, got {cfg.top}")
+    # the gene sets first: a missing, binary or malformed GMT stops before any work (and any output)
+    sets = read_gmt(args.gmt) if args.gmt else None
     adata = load_input(args)
     enhanced = _read_enhanced(args.enhanced) if args.enhanced else None
-    if args.gmt and not Path(args.gmt).is_file():
-        raise InputError(args.gmt, None, "gene set file not found")
     # pp.qc keeps raw counts in layers["counts"] (X may be normalised);
     # the enhanced X is on the scale the model was trained on (counts by default)
     layer = "counts" if "counts" in adata.layers else None
-    res = run_patterns(adata, enhanced=enhanced, gmt=args.gmt, outdir=args.outdir, layer=layer, **dataclasses.asdict(cfg))
+    res = run_patterns(adata, enhanced=enhanced, gmt=sets, outdir=args.outdir, layer=layer, **dataclasses.asdict(cfg))
     s = res["summary"]
     print(f"top-10 (original): {', '.join(s['top10']['original'])}")
     if "enhanced" in s["top10"]:

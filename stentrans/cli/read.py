@@ -23,7 +23,7 @@ def _add_read_args(p) -> None:
 
 
 def _read_args(args):
-    return read(args.input, lattice=args.lattice, counts=args.counts, coords=args.coords, snap_tol=args.snap_tol)
+    return read(args.input, lattice=args.lattice, counts=args.counts, coords=args.coords, snap_tol=args.snap_tol, bin_size=args.bin_size)
 
 
 # ---------------------------------------------------------------------------

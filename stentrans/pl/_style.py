@@ -40,6 +40,12 @@ PROTOCOL_LABELS = {
     "heldout-genes-removed": "held-out genes (removed spots)",
     "truth": "2x truth (mean)",
     "truth-counts": "2x truth (counts)",
+    "realtruth": "real 2x truth (counts)",
+    "realtruth-log": "real 2x truth (log)",
+    "realtruth-denoise": "real truth, denoising (measured spots)",
+    "lost": "lost spots (holes)",
+    "lost-truth": "lost spots vs 2x truth (mean)",
+    "lost-truth-counts": "lost spots vs 2x truth (counts)",
 }
 
 

@@ -89,4 +89,6 @@ def _read_h5ad(path: Path, lattice: str, snap_tol: float, layer: str | None, *, 
         if sp_.ndim != 2 or sp_.shape[1] < 2 or not np.isfinite(sp_[:, :2]).all():
             raise InputError(path, 'obsm["spatial"]', "expected finite (n, 2) pixel coordinates")
         adata.obsm["spatial"] = sp_[:, :2]
+        if prev.get("spatial_units"):  # e.g. pseudo-spots in the finer data's units: keep what the file says
+            extra["spatial_units"] = prev["spatial_units"]
     return _finish(adata, path=path, fmt=fmt, main_file=main_file or path, lattice=lat_in, auto_hex=auto_hex, extra=extra)

@@ -98,7 +98,7 @@ def _find_bin_folder(path: Path, bin_size=None) -> Path | None:
             else:
                 raise InputError(binned, "bin_size", f"several bin sizes ({have}): choose one with bin_size")
         if want not in bins:
-            raise InputError(binned, "bin_size", f"no square_{want:03d}um folder (have {have})")
+            raise InputError(binned, "bin_size", f"no square_{want:03d}um folder (bin sizes present: {have})")
         return bins[want]
     return None
 

@@ -14,8 +14,11 @@ from pathlib import Path
 __all__ = ["grid_mapping", "write_grid_mapping"]
 
 
-def grid_mapping(adata) -> dict:
+def grid_mapping(adata, fill_lost="none") -> dict:
     """The lattice mapping of a measured AnnData.
+
+    ``fill_lost`` as in :func:`stentrans.tl.enhance`: lost positions join
+    the measured ones in ``H`` (``n_lost`` of the ``n_new`` positions).
 
     Returns
     -------
@@ -26,13 +29,15 @@ def grid_mapping(adata) -> dict:
     of the grid; D keeps ``n_kept`` (the model's input); H(M) holds
     ``n_enhanced`` positions, ``n_new`` of them between measured spots.
     """
-    from ..grid import to_grid
+    from ..grid import source_of, to_grid
     from ..lattice import enhanced_mask, kept_mask
+    from ..lost import positions_of, resolve
 
     gd = to_grid(adata, genes=[])
     grid, M = gd.grid, gd.mask
     K = kept_mask(M, grid.lattice)
-    H = enhanced_mask(M, grid.lattice)
+    mode, L = resolve(fill_lost, grid, M, adata=adata, source=source_of(adata))
+    H = enhanced_mask(M | L, grid.lattice)
     up = grid.up()
     n_lattice = int(grid.lattice_mask().sum())
     n_M, n_K, n_H = int(M.sum()), int(K.sum()), int(H.sum())
@@ -47,6 +52,9 @@ def grid_mapping(adata) -> dict:
         "n_removed": n_M - n_K,
         "n_enhanced": n_H,
         "n_new": n_H - n_M,  # H(M) holds every measured spot
+        "fill_lost": mode,
+        "n_lost": int(L.sum()),
+        "lost": positions_of(L, grid).tolist(),
     }
 
 

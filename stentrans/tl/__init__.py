@@ -37,6 +37,8 @@ _WHERE = {
     "enrich_families": "stentrans.tl._enrich",
     "new_terms": "stentrans.tl._enrich",
     "run_patterns": "stentrans.tl._patterns",
+    "control_enhancements": "stentrans.tl._patterns",
+    "new_terms_control": "stentrans.tl._patterns",
     "PatternsConfig": "stentrans.tl._patterns_config",
 }
 

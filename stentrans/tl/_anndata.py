@@ -3,8 +3,10 @@
 :func:`build_enhanced` assembles it from values at the positions ``H(M)`` of
 the doubled grid: ``obs["is_imputed"]`` and ``obs["is_lost"]``, half-step ``array_row`` /
 ``array_col``, pixel ``obsm["spatial"]`` (an affine fit to the measured
-spots), ``uns["spatial"]`` with the spot diameter halved, and provenance in
-``uns["stentrans"]``.
+spots), ``uns["spatial"]`` with the spot diameter (and Visium HD's
+``bin_size_um``) halved and the other scale factors (``microns_per_pixel``,
+image scales) kept, and provenance in ``uns["stentrans"]`` (Visium HD:
+``bin_size_um`` halved, ``measured_bin_size_um``, ``microns_per_pixel``).
 """
 
 from __future__ import annotations
@@ -28,12 +30,23 @@ def affine_fit(rows, cols, xy) -> np.ndarray:
     return coef
 
 
+#: scale factors that are a spot's (bin's) size: halved on the enhanced lattice
+HALVED_SCALEFACTORS = ("spot_diameter_fullres", "bin_size_um")
+
+
 def _halved_spatial(uns_spatial) -> dict:
+    """``uns["spatial"]`` of the enhanced lattice: everything kept, the spot (bin) size halved.
+
+    The image scale factors and ``microns_per_pixel`` (Visium HD) describe
+    the images and pixels, which do not change; ``spot_diameter_fullres`` and
+    Visium HD's ``bin_size_um`` halve with the lattice spacing.
+    """
     out = copy.deepcopy(dict(uns_spatial))
     for lib in out.values():
         sf = lib.get("scalefactors") if isinstance(lib, dict) else None
-        if sf and "spot_diameter_fullres" in sf:
-            sf["spot_diameter_fullres"] = float(sf["spot_diameter_fullres"]) / 2.0
+        for key in HALVED_SCALEFACTORS:
+            if sf and key in sf:
+                sf[key] = float(sf[key]) / 2.0
     return out
 
 
@@ -125,7 +138,10 @@ def build_enhanced(
     if "spatial" in adata.uns:
         out.uns["spatial"] = _halved_spatial(adata.uns["spatial"])
     st_in = dict(adata.uns.get("stentrans", {}))
-    st = {k: st_in[k] for k in ("lattice", "source", "format", "input_sha256", "qc", "scale") if k in st_in}
+    st = {k: st_in[k] for k in ("lattice", "source", "format", "input_sha256", "qc", "scale", "microns_per_pixel") if k in st_in}
+    if "bin_size_um" in st_in:  # Visium HD: new bins at half steps, half the side
+        st["measured_bin_size_um"] = float(st_in["bin_size_um"])
+        st["bin_size_um"] = float(st_in["bin_size_um"]) / 2.0
     st["grid"] = up.to_dict()
     st["measured_grid"] = grid.to_dict()
     st["version"] = __version__

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import InputError
+from .._errors import InputError, naming_file
 from ..models import registry
 from ..models.base import Fitted
 
@@ -121,6 +121,10 @@ def enhance(
     ``obs["is_imputed"]``, ``obs["is_lost"]``, half-step ``array_row``/``array_col``, pixel
     ``obsm["spatial"]``, ``uns["spatial"]`` with the spot diameter halved and
     provenance in ``uns["stentrans"]`` (with the model's ``method``).
+
+    Errors about the data (e.g. too few spots for the robust variant's
+    self-supervision) are :class:`~stentrans.InputError` naming the input
+    file when ``adata`` knows it (``uns["stentrans"]["source"]``).
     """
     from tqdm.auto import tqdm
 
@@ -132,13 +136,18 @@ def enhance(
     t0 = time.perf_counter()
     fitted = _fitted(adata, model, method, genes=genes, layer=layer, device=device, train_kwargs=train_kwargs, checkpoint_path=checkpoint_path, progress=progress)
     prov = dict(fitted.provenance())
+    if "seed" not in prov:  # the model's seed at the top level of the provenance (docs/method.md section 3)
+        seed = next((prov[k]["seed"] for k in ("robust_config", "train_config") if isinstance(prov.get(k), dict) and "seed" in prov[k]), None)
+        if seed is not None:
+            prov["seed"] = int(seed)
     lattice = lattice_of(adata)
     if fitted.lattice and fitted.lattice != lattice:
         log.warning("model was trained on a %s lattice, enhancing a %s lattice", fitted.lattice, lattice)
     # all genes' maps: what a method derives from all genes together (library
     # sizes, shared factors) comes from all of them, then exact gene chunks
     gd = to_grid(adata, genes=genes, layer=layer)
-    mode, lost = _lost.resolve(fill_lost, gd.grid, gd.mask, adata=adata, source=source_of(adata))
+    source = source_of(adata)
+    mode, lost = _lost.resolve(fill_lost, gd.grid, gd.mask, adata=adata, source=source)
     prov["fill_lost"] = mode
     if lost.any():
         log.info("filling %d lost position(s) (%s)", int(lost.sum()), mode)
@@ -149,7 +158,8 @@ def enhance(
 
     def blocks():
         for s in tqdm(range(0, n_genes, chunk), desc="enhance", unit="chunk", disable=not progress):
-            hr = fitted.predict(gd.maps, gd.mask, H, genes=np.arange(s, min(s + chunk, n_genes)), chunk=chunk)
+            with naming_file(source):  # the method sees arrays only: name the input
+                hr = fitted.predict(gd.maps, gd.mask, H, genes=np.arange(s, min(s + chunk, n_genes)), chunk=chunk)
             yield s, np.ascontiguousarray(hr[:, P, Q].T)
 
     if out_path is None:

@@ -29,20 +29,40 @@ __all__ = ["read_gmt", "enrich_families", "new_terms", "family_counts"]
 _P = PatternsConfig()
 
 
+#: leading bytes of compressed files a GMT path may hold by mistake
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
 def read_gmt(path) -> dict[str, list[str]]:
-    """Read a GMT file (``name<TAB>description<TAB>gene...``) into ``{name: genes}``."""
+    """Read a GMT file (``name<TAB>description<TAB>gene...``) into ``{name: genes}``.
+
+    A file that is not UTF-8 text (compressed, binary) or has a malformed
+    line is an :class:`~stentrans.InputError` naming the file (and the line).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "gene set file not found")
+    data = path.read_bytes()
+    for magic, kind in _COMPRESSED.items():
+        if data.startswith(magic):
+            raise InputError(path, None, f"{kind}-compressed data, not a text GMT file; decompress it first")
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise InputError(path, None, f"binary data (NUL byte at offset {nul}), not a text GMT file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raw = err.object  # the bytes the offsets refer to
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise InputError(path, f"line {line}", f"not UTF-8 text (byte 0x{raw[err.start]:02x}); expected a text GMT file") from None
     sets: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            parts = line.rstrip("\n\r").split("\t")
-            if len(parts) < 3 or not parts[0]:
-                if line.strip():
-                    raise InputError(path, f"line {i}", "expected 'name<TAB>description<TAB>gene...'")
-                continue
-            sets[parts[0]] = [g for g in parts[2:] if g]
+    for i, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+        parts = line.split("\t")
+        if len(parts) < 3 or not parts[0]:
+            if line.strip():
+                raise InputError(path, f"line {i}", "expected 'name<TAB>description<TAB>gene...'")
+            continue
+        sets[parts[0]] = [g for g in parts[2:] if g]
     if not sets:
         raise InputError(path, None, "no gene sets in file")
     return sets

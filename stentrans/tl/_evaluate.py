@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError
+from .._errors import InputError, naming_file
+from ..grid import source_of
 from ..metrics import pcc
 from ..models import registry
 from ._protocols import CEILING, PROTOCOLS, SCORE_ORDER, ProtocolData, Spec, as_protocols, resolve
@@ -76,7 +77,9 @@ class _Runner:
         if fkey not in self.fitted:
             log.info("fitting %s on %s (%d genes, seed %s)", method, key, maps.shape[0], fkey[2])
             t0 = time.perf_counter()
-            self.fitted[fkey] = registry.make(method, **self.settings.get(method, {})).fit(maps, mask, self.data.lattice, seed=int(seed), device=self.device, progress=self.progress)
+            enhancer = registry.make(method, **self.settings.get(method, {}))
+            with naming_file(source_of(self.data.adata)):  # the method's errors about the data name the input
+                self.fitted[fkey] = enhancer.fit(maps, mask, self.data.lattice, seed=int(seed), device=self.device, progress=self.progress)
             self._tick(f"fit:{method}", t0)
             log.info("%s fitted in %.1f s", method, time.perf_counter() - t0)
         return fkey, self.fitted[fkey]

@@ -32,7 +32,7 @@ from ._sepal import sepal_scores
 
 log = logging.getLogger("stentrans.patterns")
 
-__all__ = ["run_patterns", "coord_index"]
+__all__ = ["run_patterns", "coord_index", "control_enhancements", "new_terms_control"]
 
 _P = PatternsConfig()
 
@@ -64,6 +64,50 @@ def _jsonable(o):
     return o
 
 
+def control_enhancements(adata, method: str, seeds, *, control: str | None = "linear", device="auto", **settings) -> dict:
+    """Enhanced data for the Fig. 4 control: ``method`` at each of ``seeds``, and ``control`` (e.g. linear interpolation) of the same spots.
+
+    Returns ``{"enhanced": [(seed, AnnData), ...], control: [(0, AnnData)]}``
+    (no ``control`` entry when it is None or ``"none"``); ``settings`` go to
+    :func:`stentrans.tl.train` of ``method``.
+    """
+    from ._enhance import enhance
+    from ._train import train
+
+    out = {"enhanced": []}
+    for s in seeds:
+        model = train(adata, method, seed=int(s), device=device, progress=False, **settings)
+        out["enhanced"].append((int(s), enhance(adata, model, device=device, progress=False)))
+    if control and control != "none":
+        out[control] = [(0, enhance(adata, train(adata, control, device=device, progress=False), device=device, progress=False))]
+    return out
+
+
+def new_terms_control(adata, rk_o, fam_o, enr_o, runs: dict, sets, *, top: int, species: str, seed: int, layer=None, n_families=None, cutoff: float = 0.05, device="auto") -> pd.DataFrame:
+    """GO:BP terms found only after enhancement, per enhanced data set of ``runs`` (``{label: [(seed, AnnData), ...]}``).
+
+    The control of the paper's Fig. 4 claim: the same ranking, families and
+    enrichment on linear interpolation of the same spots show how many
+    "new" terms a denser lattice gives without any model. Columns ``data,
+    seed, n_spots, n_families, new_overall, new_paired``.
+    """
+    rows = []
+    for label, items in runs.items():
+        for s, enh in items:
+            shared = [g for g in adata.var_names if g in set(enh.var_names)]
+            rk = sepal_scores(enh, genes=shared, device=device)
+            fam = pattern_families(enh, rk, top=top, n_families=n_families, seed=seed)
+            rep_o = family_representative(adata, fam_o, layer=layer)
+            rep_e = family_representative(enh, fam)
+            rep_o.index, rep_e.index = coord_index(adata), coord_index(enh)
+            pairs = pair_families(fam_o, fam, rep_o, rep_e)
+            enr = enrich_families(fam, sets, background=list(rk.index), species=species, cutoff=cutoff)
+            new = new_terms(enr_o, enr, pairs)
+            rows.append({"data": label, "seed": int(s), "n_spots": int(enh.n_obs), "n_families": int(fam.attrs.get("n_families", fam["family"].nunique())), "new_overall": int((new["scope"] == "overall").sum()), "new_paired": int((new["scope"] == "paired").sum())})
+            log.info("new-terms control: %s seed %d: %d new terms overall, %d paired", label, s, rows[-1]["new_overall"], rows[-1]["new_paired"])
+    return pd.DataFrame(rows, columns=["data", "seed", "n_spots", "n_families", "new_overall", "new_paired"])
+
+
 def run_patterns(
     adata,
     enhanced=None,
@@ -78,6 +122,7 @@ def run_patterns(
     device=_P.device,
     cutoff: float = _P.cutoff,
     plots: bool = True,
+    controls: dict | None = None,
 ) -> dict:
     """Paper Fig. 4 end to end: Sepal ranking, families, enrichment, new terms, figures.
 
@@ -91,20 +136,27 @@ def run_patterns(
     * ``families_original.tsv`` / ``families_enhanced.tsv``;
     * ``enrichment_original.tsv`` / ``enrichment_enhanced.tsv`` (with ``gmt``);
     * ``family_pairs.tsv``, ``new_terms.tsv`` (with ``enhanced``);
+    * ``new_terms_control.tsv`` (with ``controls``, e.g. from
+      :func:`control_enhancements`, and ``gmt``): new terms of every further
+      enhanced data set (other seeds, linear interpolation of the same spots;
+      :func:`new_terms_control`), the ``enhanced`` one first;
     * ``summary.json``: top-10 genes, converged fractions, family sizes,
       significant terms per family, unmapped genes, number of new terms,
       seconds per stage, parameters;
     * figures ``fig4b_ranked_genes``, ``fig4c_family_summary``,
       ``fig4d_new_terms`` (PNG + PDF).
 
-    All files are written atomically. Returns a dict with the tables, the
-    summary and the written paths.
+    The gene sets are read first and the tables written once all are
+    computed, so a bad GMT (or any error before the figures) leaves nothing
+    behind. All files are written atomically. Returns a dict with the
+    tables, the summary and the written paths.
     """
     t_all = time.perf_counter()
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     secs: dict[str, float] = {}
     files: list[str] = []
+    # the gene sets first: a bad GMT stops the run before anything is computed or written
+    sets = (read_gmt(gmt) if isinstance(gmt, (str, os.PathLike)) else gmt) if gmt is not None else None
 
     t = time.perf_counter()
     rk_o = sepal_scores(adata, layer=layer, device=device)
@@ -122,35 +174,45 @@ def run_patterns(
     if rk_e is not None:
         ranking["diffusion_time_enhanced"] = rk_e["diffusion_time"].reindex(ranking["gene"]).to_numpy()
         ranking["rank_enhanced"] = rk_e["rank"].reindex(ranking["gene"]).astype("Int64").to_numpy()
-    files.append(_write_tsv(ranking, outdir / "ranking.tsv"))
+    # the tables are written once all of them are computed: an error leaves no partial results
+    tables = {"ranking.tsv": ranking}
 
     t = time.perf_counter()
     fam_o = pattern_families(adata, rk_o, top=top, n_families=n_families, seed=seed, layer=layer)
-    files.append(_write_tsv(fam_o, outdir / "families_original.tsv"))
+    tables["families_original.tsv"] = fam_o
     fam_e = pairs = None
     if rk_e is not None:
         fam_e = pattern_families(enhanced, rk_e, top=top, n_families=n_families, seed=seed, layer=enhanced_layer)
-        files.append(_write_tsv(fam_e, outdir / "families_enhanced.tsv"))
+        tables["families_enhanced.tsv"] = fam_e
         rep_o = family_representative(adata, fam_o, layer=layer)
         rep_e = family_representative(enhanced, fam_e, layer=enhanced_layer)
         rep_o.index = coord_index(adata)
         rep_e.index = coord_index(enhanced)
         pairs = pair_families(fam_o, fam_e, rep_o, rep_e)
-        files.append(_write_tsv(pairs, outdir / "family_pairs.tsv"))
+        tables["family_pairs.tsv"] = pairs
     secs["families"] = time.perf_counter() - t
 
     enr_o = enr_e = new = None
-    if gmt is not None:
+    if sets is not None:
         t = time.perf_counter()
-        sets = read_gmt(gmt) if isinstance(gmt, (str, os.PathLike)) else gmt
         enr_o = enrich_families(fam_o, sets, background=list(rk_o.index), species=species, cutoff=cutoff)
-        files.append(_write_tsv(enr_o, outdir / "enrichment_original.tsv"))
+        tables["enrichment_original.tsv"] = enr_o
         if fam_e is not None:
             enr_e = enrich_families(fam_e, sets, background=list(rk_e.index), species=species, cutoff=cutoff)
-            files.append(_write_tsv(enr_e, outdir / "enrichment_enhanced.tsv"))
+            tables["enrichment_enhanced.tsv"] = enr_e
             new = new_terms(enr_o, enr_e, pairs)
-            files.append(_write_tsv(new, outdir / "new_terms.tsv"))
+            tables["new_terms.tsv"] = new
         secs["enrichment"] = time.perf_counter() - t
+        if controls and new is not None:
+            t = time.perf_counter()
+            first = {"data": "enhanced", "seed": int(enhanced.uns.get("stentrans", {}).get("seed", -1)), "n_spots": int(enhanced.n_obs), "n_families": int(fam_e.attrs.get("n_families", fam_e["family"].nunique())), "new_overall": int((new["scope"] == "overall").sum()), "new_paired": int((new["scope"] == "paired").sum())}
+            ctl = new_terms_control(adata, rk_o, fam_o, enr_o, controls, sets, top=top, species=species, seed=seed, layer=layer, n_families=n_families, cutoff=cutoff, device=device)
+            tables["new_terms_control.tsv"] = pd.concat([pd.DataFrame([first]), ctl], ignore_index=True)
+            secs["control"] = time.perf_counter() - t
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        files.append(_write_tsv(df, outdir / name))
 
     if plots:
         t = time.perf_counter()
@@ -200,6 +262,9 @@ def run_patterns(
         summary["rank_spearman"] = spearman(both["rank_original"], both["rank_enhanced"].astype(float)) if len(both) > 2 else None
     if new is not None:
         summary["n_new_terms"] = {"overall": int((new["scope"] == "overall").sum()), "paired": int((new["scope"] == "paired").sum())}
+    if "new_terms_control.tsv" in tables:
+        ctl = tables["new_terms_control.tsv"]
+        summary["new_terms_control"] = {d: {"seeds": g["seed"].tolist(), "overall": g["new_overall"].tolist(), "paired": g["new_paired"].tolist()} for d, g in ctl.groupby("data", sort=False)}
     summary_path = outdir / "summary.json"
     with atomic_path(summary_path, suffix=".json") as tmp:
         tmp.write_text(json.dumps(_jsonable(summary), indent=2))

@@ -66,11 +66,22 @@ def train(
     Returns
     -------
     :class:`~stentrans.models.base.Fitted`, accepted by :func:`stentrans.tl.enhance`.
+
+    Raises
+    ------
+    InputError
+        Bad data, e.g. too few spots for the robust variant's
+        self-supervision; it names the input file when ``adata`` knows it
+        (``uns["stentrans"]["source"]``, set by :func:`stentrans.read`).
     """
-    from ..grid import to_grid
+    from .._errors import naming_file
+    from ..grid import source_of, to_grid
 
     name = method_name(method, variant)
     if checkpoint is not None or resume:
         settings.update(checkpoint=checkpoint, resume=resume)
     gd = to_grid(adata, genes=genes, layer=layer)
-    return registry.make(name, **settings).fit(gd.maps, gd.mask, gd.grid.lattice, seed=seed, device=device, progress=progress)
+    enhancer = registry.make(name, **settings)
+    # the method sees arrays only: its errors about the data name the input file
+    with naming_file(source_of(adata)):
+        return enhancer.fit(gd.maps, gd.mask, gd.grid.lattice, seed=seed, device=device, progress=progress)
