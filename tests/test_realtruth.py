@@ -125,6 +125,9 @@ def test_denoise_halves_and_raw_half(run):
     np.testing.assert_allclose(raw, pcc(A, B))
     # interpolation keeps the measured values: its denoising score is raw half A's
     np.testing.assert_allclose(pg.xs(("realtruth-denoise", "linear")), raw, rtol=1e-6)
+    # the robust variant returns its own estimate at the measured spots (keep_measured=False): it denoises
+    rob = pg.xs(("realtruth-denoise", "robust"))
+    assert not np.allclose(rob, raw) and np.nanmedian(rob) > np.nanmedian(raw) + 0.02, (np.nanmedian(rob), np.nanmedian(raw))
 
 
 def test_genes_detected_in_ten_percent_of_measured_spots(binned):

@@ -73,11 +73,12 @@ class _Runner:
         """The fitted model of ``method`` for ``spec`` at ``seed`` (fitted on first use)."""
         entry = registry.get(method)
         key, maps, mask = spec.given if entry.kind in spec.protocol.fit_given else spec.train
-        fkey = (method, key, int(seed) if entry.seeded else None)
+        extra = spec.fit_settings.get(entry.kind, {})
+        fkey = (method, key, int(seed) if entry.seeded else None, tuple(sorted(extra.items())))
         if fkey not in self.fitted:
-            log.info("fitting %s on %s (%d genes, seed %s)", method, key, maps.shape[0], fkey[2])
+            log.info("fitting %s on %s (%d genes, seed %s%s)", method, key, maps.shape[0], fkey[2], "".join(f", {k}={v}" for k, v in extra.items()))
             t0 = time.perf_counter()
-            enhancer = registry.make(method, **self.settings.get(method, {}))
+            enhancer = registry.make(method, **{**self.settings.get(method, {}), **extra})
             with naming_file(source_of(self.data.adata)):  # the method's errors about the data name the input
                 self.fitted[fkey] = enhancer.fit(maps, mask, self.data.lattice, seed=int(seed), device=self.device, progress=self.progress)
             self._tick(f"fit:{method}", t0)

@@ -130,6 +130,14 @@ class Score:
     positions: str | None = None
     #: pseudo-methods the data alone scores beside the methods
     references: tuple[str, ...] = ()
+    #: method kind -> settings of its fit for this score, e.g. the robust
+    #: variant's own estimate at measured spots (``keep_measured=False``)
+    fit_settings: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+
+
+#: denoising scores: the robust variant returns its estimate at the measured spots instead of their counts
+#: (the interpolators are exact there: their estimate is the measured value itself)
+OWN_ESTIMATE = (("robust", (("keep_measured", False),)),)
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,7 @@ PROTOCOLS: dict[str, Protocol] = {
             scores=(
                 Score("realtruth", truth="counts", references=(CEILING,)),
                 Score("realtruth-log", truth="counts", transform="lognorm", references=(CEILING,)),
-                Score("realtruth-denoise", truth="B", train="A", given="A", positions="measured", references=(RAW_HALF,)),
+                Score("realtruth-denoise", truth="B", train="A", given="A", positions="measured", references=(RAW_HALF,), fit_settings=OWN_ESTIMATE),
             ),
         ),
         Protocol(
@@ -461,6 +469,8 @@ class Spec:
     gene_idx: np.ndarray
     score_sets: list
     references: list = field(default_factory=list)
+    #: method kind -> extra settings of its fit (:attr:`Score.fit_settings`)
+    fit_settings: dict = field(default_factory=dict)
 
 
 def _data(data: ProtocolData, name: str, seed: int):
@@ -498,12 +508,13 @@ def resolve(name: str, seed: int, data: ProtocolData, heldout_fraction: float) -
         truth = data.truth(pos, s.truth, seed)
         if truth is None and s.optional:
             continue
-        if (tr, gv, pos) not in specs:
+        key = (tr, gv, pos, s.fit_settings)
+        if key not in specs:
             train_key, train_maps, train_mask = _data(data, tr, seed)
             if proto.genes == "heldout":
                 train_maps, train_key = train_maps[train_genes], f"{train_key}-heldout-{seed}"
-            specs[(tr, gv, pos)] = Spec(proto, (train_key, train_maps, train_mask), _data(data, gv, seed), (pos,) + tuple(data.positions(pos)), gene_idx, [], [])
-        spec = specs[(tr, gv, pos)]
+            specs[key] = Spec(proto, (train_key, train_maps, train_mask), _data(data, gv, seed), (pos,) + tuple(data.positions(pos)), gene_idx, [], [], {kind: dict(kv) for kind, kv in s.fit_settings})
+        spec = specs[key]
         sel = data.subset(pos, s.subset)
         if subset_genes:
             truth = truth[:, gene_idx]
