@@ -209,6 +209,22 @@ def mask_from_pixels(p, q, shape) -> np.ndarray:
     return m
 
 
+def measured_index(P, Q, p, q, shape) -> np.ndarray:
+    """For doubled-grid pixels ``(P, Q)``: the index into the measured pixels ``(p, q)`` (of a grid of ``shape``) sitting there, else -1.
+
+    A doubled-grid pixel holds a measured spot only at even ``(P, Q)``, where
+    ``(P // 2, Q // 2)`` is one of ``(p, q)`` (on hex the midpoint of two
+    ``(0, +-2)`` neighbours is also an even pixel, without a spot).
+    """
+    P, Q = np.asarray(P), np.asarray(Q)
+    at = np.full(tuple(shape), -1, dtype=np.int64)
+    at[np.asarray(p), np.asarray(q)] = np.arange(len(p))
+    even = (P % 2 == 0) & (Q % 2 == 0)
+    idx = np.full(len(P), -1, dtype=np.int64)
+    idx[even] = at[P[even] // 2, Q[even] // 2]
+    return idx
+
+
 def downsample(maps: np.ndarray, mask: np.ndarray, lattice: str):
     """D: keep pixels (2i, 2k) (and on hex only i + k even).
 

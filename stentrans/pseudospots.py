@@ -57,7 +57,7 @@ import scipy.sparse as sp
 
 from ._errors import InputError
 from ._utils import sha256_file
-from .lattice import LATTICES, SPACING_UM, SPOT_DIAMETER_UM, enhanced_mask, fit_grid, mask_from_pixels, physical
+from .lattice import LATTICES, SPACING_UM, SPOT_DIAMETER_UM, enhanced_mask, fit_grid, mask_from_pixels, measured_index, physical
 from .metrics import pcc
 from .read.points import Points
 
@@ -319,12 +319,8 @@ def _truth(points, spots, grid, tm, lattice, spacing, diameter, origin, cfg):
     up = grid.up()
     P, Q = np.nonzero(H)
     tr, tc = up.coords(P, Q)
-    spot_at = np.full(grid.shape, -1, dtype=np.int64)
-    spot_at[p, q] = np.arange(len(p))
-    even = (P % 2 == 0) & (Q % 2 == 0)
-    idx = np.full(len(P), -1, dtype=np.int64)
-    idx[even] = spot_at[P[even] // 2, Q[even] // 2]
-    is_meas = idx >= 0  # hex: the midpoint of (0, 2) neighbours also sits on even pixels
+    idx = measured_index(P, Q, p, q, grid.shape)
+    is_meas = idx >= 0
     n_new_in_H = int((~is_meas).sum())
     centres = _centres(tr, tc, lattice, spacing, origin)
     keep = is_meas | tm.contains(centres[:, 0], centres[:, 1])

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .._utils import atomic_path
 from .._version import __version__
-from ..lattice import Grid
+from ..lattice import Grid, measured_index
 
 
 def affine_fit(rows, cols, xy) -> np.ndarray:
@@ -99,12 +99,8 @@ def build_enhanced(
     up = grid.up()
     P, Q = np.nonzero(H)
     rows, cols = up.coords(P, Q)
-    measured_pix = np.full(grid.shape, -1, dtype=np.int64)
-    measured_pix[p, q] = np.arange(len(p))
-    is_meas = (P % 2 == 0) & (Q % 2 == 0)
-    src_idx = np.full(len(P), -1, dtype=np.int64)
-    src_idx[is_meas] = measured_pix[P[is_meas] // 2, Q[is_meas] // 2]
-    is_meas &= src_idx >= 0
+    src_idx = measured_index(P, Q, p, q, grid.shape)
+    is_meas = src_idx >= 0
     is_lost = np.zeros(len(P), dtype=bool)
     if lost is not None:
         on = (P % 2 == 0) & (Q % 2 == 0)
