@@ -529,7 +529,7 @@ def test_finer_sample_bins_and_scores_realtruth_with_lost_spots(tmp_path):
             "samples": str(samples),
             "binning": {"MOL": {"spacing": 100.0}},
             "enhance": {"fill_lost": "auto"},
-            "evaluate": {"protocols": ["nested"], "truth": True, "methods": ["robust", "linear", "nn"], "seeds": 1},
+            "evaluate": {"protocols": ["nested", "lost"], "truth": True, "methods": ["robust", "linear", "nn"], "seeds": 1},
             "patterns": {"samples": []},
             "ablation": {"samples": []},
         },
@@ -559,7 +559,9 @@ def test_finer_sample_bins_and_scores_realtruth_with_lost_spots(tmp_path):
     # realtruth ran beside nested, with the ceiling; linear and robust scored at the new positions
     ev = pd.read_csv(wf / "results" / "MOL" / "evaluate" / "summary.tsv", sep="\t")
     rt = ev[ev["protocol"] == "realtruth"].set_index("method")
-    assert {"robust", "linear", "nn", "ceiling"} <= set(rt.index) and set(ev["protocol"]) >= {"nested", "realtruth"}
+    assert {"robust", "linear", "nn", "ceiling"} <= set(rt.index) and set(ev["protocol"]) >= {"nested", "realtruth", "lost"}
+    # holes punched in the pseudo-spots, scored against their own (truth) counts
+    assert set(ev.loc[ev["protocol"] == "lost", "method"]) == {"robust", "linear", "nn"}
     assert rt.loc["linear", "n_spots"] == int(truth.obs["is_imputed"].sum())
     assert 0.5 < rt.loc["linear", "mean"] <= rt.loc["ceiling", "mean"] + 0.05
 
