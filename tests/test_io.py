@@ -424,6 +424,9 @@ def test_counts_plus_coords_square_and_transposed(tmp_path):
     check_common(a, "square")
     np.testing.assert_array_equal(a.X.toarray(), X)
     np.testing.assert_array_equal(a.obs["array_row"], rows)
+    # a bin size belongs to Visium HD bins only: not ignored here
+    with pytest.raises(InputError, match="bin_size"):
+        stentrans.read(counts, coords=coords, bin_size=16)
     # a counts spot without coordinates is an error naming it
     pd.DataFrame({"array_row": rows[1:], "array_col": cols[1:]}, index=pd.Index(ids[1:], name="barcode")).to_csv(coords)
     with pytest.raises(InputError, match="bc0"):

@@ -151,6 +151,11 @@ def test_spots_file_read_back_keeps_its_units_and_spots(tmp_path, mol_file):
     assert a.uns["stentrans"]["lattice"] == "hex" and a.n_obs == s.n_obs
     np.testing.assert_array_equal(a.obsm["spatial"], s.obsm["spatial"])
     assert (a.obs["array_row"].to_numpy() == s.obs["array_row"].to_numpy()).all()
+    # and the enhanced data, whose obsm["spatial"] is in the same coordinates, says so too
+    enh = stentrans.tl.enhance(a, method="linear", progress=False)
+    assert enh.uns["stentrans"]["spatial_units"] == s.uns["stentrans"]["spatial_units"]
+    meas = ~enh.obs["is_imputed"].to_numpy()
+    np.testing.assert_allclose(np.sort(enh.obsm["spatial"][meas], axis=0), np.sort(s.obsm["spatial"], axis=0), atol=1e-6)
 
 
 def test_bin_errors_leave_nothing_behind(tmp_path, mol_file, capsys):

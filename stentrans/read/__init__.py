@@ -153,6 +153,8 @@ def read(path, lattice: str = "auto", counts=None, *, coords=None, snap_tol: flo
         raise InputError(path, "snap_tol", f"{snap_tol:g} must be in [0, 0.5)")
     if counts is not None and coords is not None:
         raise InputError(path, "counts/coords", "give either counts= (path holds positions) or coords= (path holds counts), not both")
+    if bin_size is not None and (counts is not None or coords is not None):
+        raise InputError(path, "bin_size", "only Visium HD binned outputs (binned_outputs/square_XXXum/) have a bin size, not a counts + coordinates pair")
     if counts is not None:
         counts = Path(counts)
         _check_exists(counts)

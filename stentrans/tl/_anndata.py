@@ -134,7 +134,8 @@ def build_enhanced(
     if "spatial" in adata.uns:
         out.uns["spatial"] = _halved_spatial(adata.uns["spatial"])
     st_in = dict(adata.uns.get("stentrans", {}))
-    st = {k: st_in[k] for k in ("lattice", "source", "format", "input_sha256", "qc", "scale", "microns_per_pixel") if k in st_in}
+    # obsm["spatial"] stays in the input's coordinates: its units description goes along
+    st = {k: st_in[k] for k in ("lattice", "source", "format", "input_sha256", "qc", "scale", "microns_per_pixel", "spatial_units") if k in st_in}
     if "bin_size_um" in st_in:  # Visium HD: new bins at half steps, half the side
         st["measured_bin_size_um"] = float(st_in["bin_size_um"])
         st["bin_size_um"] = float(st_in["bin_size_um"]) / 2.0
