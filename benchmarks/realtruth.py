@@ -67,6 +67,7 @@ from stentrans.grid import grid_of  # noqa: E402
 from stentrans.models import registry  # noqa: E402
 from stentrans.pseudospots import pseudospots  # noqa: E402
 from stentrans.read.finer import read_finer  # noqa: E402
+from stentrans.report.page import best_baseline, mean_of  # noqa: E402
 from stentrans.report.tables import realtruth_table, to_markdown  # noqa: E402
 
 log = logging.getLogger("realtruth")
@@ -195,27 +196,22 @@ def wide(table: pd.DataFrame, value: str, methods) -> pd.DataFrame:
     return w.reset_index()
 
 
-def losses(table: pd.DataFrame, default: str = registry.DEFAULT_METHOD) -> list[str]:
+def losses(summary: pd.DataFrame, default: str = registry.DEFAULT_METHOD) -> list[str]:
     """Cases where the default loses to the best baseline (raw-count median PCC at the new positions)."""
     out = []
-    base = set(registry.BASELINES)
-    for key, g in table.groupby(["set", "lattice", "spots", "spacing"], sort=False):
-        g = g.set_index("method")
-        if default not in g.index:
-            continue
-        b = g[g.index.isin(base)]["realtruth"]
-        if b.empty:
-            continue
-        best = b.idxmax()
-        if g.loc[default, "realtruth"] < b[best]:
-            out.append(f"{key[0]} {key[1]}, {key[2]} spots: {registry.label(default)} {g.loc[default, 'realtruth']:.3f} < {registry.label(best)} {b[best]:.3f}")
+    for ds, g in summary.groupby("dataset", sort=False):
+        dv = mean_of(summary, ds, "realtruth", default)
+        bm, bv = best_baseline(summary, ds, "realtruth")
+        if bm is not None and dv < bv:
+            r = g.iloc[0]
+            out.append(f"{r['set']} {r['lattice']}, {r['spots']} spots: {registry.label(default)} {dv:.3f} < {registry.label(bm)} {bv:.3f}")
     return out
 
 
-def markdown(table: pd.DataFrame, infos: list[dict], args, command: str) -> str:
+def markdown(table: pd.DataFrame, summary: pd.DataFrame, infos: list[dict], args, command: str) -> str:
     methods = [m for m in registry.order(table["method"].unique())]
     sets = ", ".join(SETS[s][1] for s in args.sets)
-    lost = losses(table)
+    lost = losses(summary)
     n_cases = table.groupby(["set", "lattice", "spots"]).ngroups
     head = [
         "# Real 2x truth from finer technologies",
@@ -322,7 +318,7 @@ def main(argv=None) -> int:
     table = realtruth_table(summary, keys=["set", "lattice", "spacing", "spots"])
     pd.set_option("display.width", 200)
     print(table.round(3).to_string(index=False))
-    for line in losses(table):
+    for line in losses(summary):
         print("default loses:", line)
     out = {
         "command": command,
@@ -330,14 +326,14 @@ def main(argv=None) -> int:
         "cases": infos,
         "table": json.loads(table.to_json(orient="records")),
         "summary": json.loads(summary.to_json(orient="records")),
-        "default_loses": losses(table),
+        "default_loses": losses(summary),
         "seconds": round(time.perf_counter() - t_all, 1),
         "stentrans_version": stentrans.__version__,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1))
     if args.markdown:
-        Path(args.markdown).write_text(markdown(table, infos, args, command))
+        Path(args.markdown).write_text(markdown(table, summary, infos, args, command))
     log.info("wrote %s%s (%.0f s)", args.json, f", {args.markdown}" if args.markdown else "", out["seconds"])
     return 0
 

@@ -12,7 +12,8 @@ def main(snakemake, log):
 
     p = snakemake.params
     i = snakemake.input
-    adata = stentrans.pp.qc(stentrans.read(i.measured), min_spot_fraction=p.min_spot_fraction)
+    measured = stentrans.read(i.measured)  # what the enhance rule enhanced (the control refits on it)
+    adata = stentrans.pp.qc(measured, min_spot_fraction=p.min_spot_fraction)
     enhanced = ad.read_h5ad(i.enhanced)
     enhanced.uns["stentrans"].setdefault("source", str(i.enhanced))  # errors name the file
     # pp.qc keeps raw counts in layers["counts"] (X may be normalised);
@@ -23,7 +24,7 @@ def main(snakemake, log):
     st = enhanced.uns["stentrans"]
     seeds = [int(st.get("seed", 0)) + k for k in range(1, p.seeds)]
     settings = dict(p.train) if st.get("method") == "stentrans" else {}
-    controls = stentrans.tl.control_enhancements(stentrans.read(i.measured), st.get("method", "robust"), seeds, control=p.control, device=p.device, **settings)
+    controls = stentrans.tl.control_enhancements(measured, st.get("method", "robust"), seeds, control=p.control, device=p.device, **settings)
     res = stentrans.tl.run_patterns(adata, enhanced=enhanced, gmt=i.gmt, top=p.top, outdir=outdir, species=p.species, layer=layer, device=p.device, controls=controls)
     log.info("top-10 (original): %s", ", ".join(res["summary"]["top10"]["original"]))
     log.info("top-10 (enhanced): %s", ", ".join(res["summary"]["top10"]["enhanced"]))

@@ -301,21 +301,16 @@ def _pcc_sections(summary, per_gene, paper_medians) -> list[str]:
     return out
 
 
-def realtruth_verdicts(table: pd.DataFrame, keys=("dataset",)) -> list[str]:
-    """Per case of a :func:`~stentrans.report.tables.realtruth_table`: the default against the best baseline, at the new positions."""
+def realtruth_verdicts(summary: pd.DataFrame) -> list[str]:
+    """Per data set of ``summary``: the default against the best baseline under ``realtruth`` (new positions, raw counts)."""
     out = []
-    keys = list(keys)
-    for case, grp in table.groupby(keys, sort=False):
-        case = case if isinstance(case, tuple) else (case,)
-        g = grp.set_index("method")["realtruth"]
-        if registry.DEFAULT_METHOD not in g:
+    for ds in dict.fromkeys(summary["dataset"]):
+        dv = mean_of(summary, ds, "realtruth", registry.DEFAULT_METHOD)
+        bm, bv = best_baseline(summary, ds, "realtruth")
+        if not np.isfinite(dv) or bm is None:
             continue
-        base = g[[m for m in g.index if m in registry.BASELINES]].dropna()
-        if base.empty:
-            continue
-        bm, bv, dv = base.idxmax(), float(base.max()), float(g[registry.DEFAULT_METHOD])
         word = "beats" if dv > bv else "**loses to**"
-        out.append(f"{', '.join(str(c) for c in case)}: the default ({registry.label(registry.DEFAULT_METHOD)}) {dv:.3f} {word} the best baseline ({registry.label(bm)}) {bv:.3f}.")
+        out.append(f"{ds}: the default ({registry.label(registry.DEFAULT_METHOD)}) {dv:.3f} {word} the best baseline ({registry.label(bm)}) {bv:.3f}.")
     return out
 
 
@@ -333,7 +328,7 @@ def _realtruth_section(summary) -> list[str]:
     )
     show = table.assign(method=[registry.label(m) for m in table["method"]])
     out.append(to_markdown(show[["dataset", "method", "realtruth", "ceiling", "fraction", "realtruth-log", "realtruth-denoise", "raw-half", "n_genes", "n_new"]]))
-    verdicts = realtruth_verdicts(table)
+    verdicts = realtruth_verdicts(summary)
     if verdicts:
         out += [f"- {v}" for v in verdicts]
         out.append("")
@@ -355,7 +350,11 @@ def _patterns_section(ds, pat, paper_new_terms) -> list[str]:
     out.append(f"Terms enriched only after enhancement: {n_new.get('overall', 'NA')} overall, {n_new.get('paired', 'NA')} within paired families{ref}. Rank correlation (Spearman) of the two Sepal rankings: {s.get('rank_spearman', float('nan')):.3f}.\n")
     ctl = s.get("new_terms_control")
     if ctl:
-        rows = [{"enhanced data": d, "seeds": ", ".join(str(x) for x in c["seeds"]), "new terms overall": format_pm(float(np.mean(c["overall"])), float(np.std(c["overall"], ddof=1)) if len(c["overall"]) > 1 else float("nan")), "per seed": ", ".join(str(x) for x in c["overall"]), "new terms in paired families": format_pm(float(np.mean(c["paired"])), float(np.std(c["paired"], ddof=1)) if len(c["paired"]) > 1 else float("nan"))} for d, c in ctl.items()]
+
+        def over_seeds(v):  # mean ± sd over seeds (sd only with two or more)
+            return format_pm(float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"))
+
+        rows = [{"enhanced data": d, "seeds": ", ".join(str(x) for x in c["seeds"]), "new terms overall": over_seeds(c["overall"]), "per seed": ", ".join(str(x) for x in c["overall"]), "new terms in paired families": over_seeds(c["paired"])} for d, c in ctl.items()]
         out.append("The control: the same ranking, families and enrichment after enhancement at further seeds and after interpolating the same spots (no model), each against the same original families:\n")
         out.append(to_markdown(pd.DataFrame(rows)))
     nt = pat["new_terms"]

@@ -136,10 +136,6 @@ def enhance(
     t0 = time.perf_counter()
     fitted = _fitted(adata, model, method, genes=genes, layer=layer, device=device, train_kwargs=train_kwargs, checkpoint_path=checkpoint_path, progress=progress)
     prov = dict(fitted.provenance())
-    if "seed" not in prov:  # the model's seed at the top level of the provenance (docs/method.md section 3)
-        seed = next((prov[k]["seed"] for k in ("robust_config", "train_config") if isinstance(prov.get(k), dict) and "seed" in prov[k]), None)
-        if seed is not None:
-            prov["seed"] = int(seed)
     lattice = lattice_of(adata)
     if fitted.lattice and fitted.lattice != lattice:
         log.warning("model was trained on a %s lattice, enhancing a %s lattice", fitted.lattice, lattice)

@@ -83,13 +83,26 @@ def control_enhancements(adata, method: str, seeds, *, control: str | None = "li
     return out
 
 
-def new_terms_control(adata, rk_o, fam_o, enr_o, runs: dict, sets, *, top: int, species: str, seed: int, layer=None, n_families=None, cutoff: float = 0.05, device="auto") -> pd.DataFrame:
+def _n_new(new: pd.DataFrame) -> dict:
+    """Numbers of new terms of a :func:`~stentrans.tl.new_terms` table: ``{"overall", "paired"}``."""
+    return {scope: int((new["scope"] == scope).sum()) for scope in ("overall", "paired")}
+
+
+def _control_row(label: str, seed: int, enhanced, families: pd.DataFrame, new: pd.DataFrame) -> dict:
+    """One row of the new-terms control table."""
+    n = _n_new(new)
+    return {"data": label, "seed": int(seed), "n_spots": int(enhanced.n_obs), "n_families": int(families.attrs.get("n_families", families["family"].nunique())), "new_overall": n["overall"], "new_paired": n["paired"]}
+
+
+def new_terms_control(adata, fam_o, rep_o, enr_o, runs: dict, sets, *, top: int, species: str, seed: int, n_families=None, cutoff: float = 0.05, device="auto") -> pd.DataFrame:
     """GO:BP terms found only after enhancement, per enhanced data set of ``runs`` (``{label: [(seed, AnnData), ...]}``).
 
     The control of the paper's Fig. 4 claim: the same ranking, families and
     enrichment on linear interpolation of the same spots show how many
-    "new" terms a denser lattice gives without any model. Columns ``data,
-    seed, n_spots, n_families, new_overall, new_paired``.
+    "new" terms a denser lattice gives without any model. ``fam_o``,
+    ``rep_o`` (indexed by :func:`coord_index`) and ``enr_o``: the original
+    data's families, their representative maps and enrichment. Columns
+    ``data, seed, n_spots, n_families, new_overall, new_paired``.
     """
     rows = []
     for label, items in runs.items():
@@ -97,13 +110,11 @@ def new_terms_control(adata, rk_o, fam_o, enr_o, runs: dict, sets, *, top: int, 
             shared = [g for g in adata.var_names if g in set(enh.var_names)]
             rk = sepal_scores(enh, genes=shared, device=device)
             fam = pattern_families(enh, rk, top=top, n_families=n_families, seed=seed)
-            rep_o = family_representative(adata, fam_o, layer=layer)
             rep_e = family_representative(enh, fam)
-            rep_o.index, rep_e.index = coord_index(adata), coord_index(enh)
+            rep_e.index = coord_index(enh)
             pairs = pair_families(fam_o, fam, rep_o, rep_e)
             enr = enrich_families(fam, sets, background=list(rk.index), species=species, cutoff=cutoff)
-            new = new_terms(enr_o, enr, pairs)
-            rows.append({"data": label, "seed": int(s), "n_spots": int(enh.n_obs), "n_families": int(fam.attrs.get("n_families", fam["family"].nunique())), "new_overall": int((new["scope"] == "overall").sum()), "new_paired": int((new["scope"] == "paired").sum())})
+            rows.append(_control_row(label, s, enh, fam, new_terms(enr_o, enr, pairs)))
             log.info("new-terms control: %s seed %d: %d new terms overall, %d paired", label, s, rows[-1]["new_overall"], rows[-1]["new_paired"])
     return pd.DataFrame(rows, columns=["data", "seed", "n_spots", "n_families", "new_overall", "new_paired"])
 
@@ -205,8 +216,8 @@ def run_patterns(
         secs["enrichment"] = time.perf_counter() - t
         if controls and new is not None:
             t = time.perf_counter()
-            first = {"data": "enhanced", "seed": int(enhanced.uns.get("stentrans", {}).get("seed", -1)), "n_spots": int(enhanced.n_obs), "n_families": int(fam_e.attrs.get("n_families", fam_e["family"].nunique())), "new_overall": int((new["scope"] == "overall").sum()), "new_paired": int((new["scope"] == "paired").sum())}
-            ctl = new_terms_control(adata, rk_o, fam_o, enr_o, controls, sets, top=top, species=species, seed=seed, layer=layer, n_families=n_families, cutoff=cutoff, device=device)
+            first = _control_row("enhanced", enhanced.uns.get("stentrans", {}).get("seed", -1), enhanced, fam_e, new)
+            ctl = new_terms_control(adata, fam_o, rep_o, enr_o, controls, sets, top=top, species=species, seed=seed, n_families=n_families, cutoff=cutoff, device=device)
             tables["new_terms_control.tsv"] = pd.concat([pd.DataFrame([first]), ctl], ignore_index=True)
             secs["control"] = time.perf_counter() - t
 
@@ -261,7 +272,7 @@ def run_patterns(
         both = ranking.dropna(subset=["rank_enhanced"])
         summary["rank_spearman"] = spearman(both["rank_original"], both["rank_enhanced"].astype(float)) if len(both) > 2 else None
     if new is not None:
-        summary["n_new_terms"] = {"overall": int((new["scope"] == "overall").sum()), "paired": int((new["scope"] == "paired").sum())}
+        summary["n_new_terms"] = _n_new(new)
     if "new_terms_control.tsv" in tables:
         ctl = tables["new_terms_control.tsv"]
         summary["new_terms_control"] = {d: {"seeds": g["seed"].tolist(), "overall": g["new_overall"].tolist(), "paired": g["new_paired"].tolist()} for d, g in ctl.groupby("data", sort=False)}

@@ -44,6 +44,7 @@ class RobustResult:
         return {
             "variant": "robust",
             "robust_config": self.config.to_dict(),
+            "seed": int(self.config.seed),
             "selection": list(self.selection),
             "best_epoch": int(self.best_epoch),
             "epochs_run": int(self.epochs_run),
