@@ -154,6 +154,21 @@ def run_case(points, name: str, lattice: str, spacing: float, args) -> tuple[pd.
     return s, info
 
 
+def method_tag(method: str) -> str:
+    """Fingerprint of a method's defaults (registry entry, and the robust variant's RobustConfig): a refresh recomputes a cached method once per definition."""
+    import hashlib
+
+    from stentrans.models import registry
+
+    entry = registry.get(method)
+    d = dict(entry.defaults)
+    if entry.kind == "robust":
+        from stentrans.models.robust.config import RobustConfig
+
+        d = {**RobustConfig().to_dict(), **d}
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def _cached_case(points, name: str, lattice: str, spacing: float, args) -> tuple[pd.DataFrame, dict]:
     """:func:`run_case`, its result kept in ``--cache`` (one JSON per case and settings) so that a rerun resumes."""
     settings = {"methods": args.methods, "epochs": args.epochs, "dist_epochs": args.dist_epochs, "genes": args.genes, "gene_pixels": args.gene_pixels, "seeds": args.seeds, "device": args.device}
@@ -162,7 +177,8 @@ def _cached_case(points, name: str, lattice: str, spacing: float, args) -> tuple
         saved = json.loads(path.read_text())
         if saved["settings"] == settings:
             s, info = pd.DataFrame(saved["summary"]), saved["info"]
-            fresh = [m for m in args.refresh if m in args.methods and m not in info.get("refreshed", {})]
+            done = info.get("refreshed", {})
+            fresh = [m for m in args.refresh if m in args.methods and not (isinstance(done.get(m), dict) and done[m].get("tag") == method_tag(m))]
             if not fresh:
                 log.info("%s %s spacing %g: from %s", name, lattice, spacing, path)
                 return s, info
@@ -170,7 +186,7 @@ def _cached_case(points, name: str, lattice: str, spacing: float, args) -> tuple
             log.info("%s %s spacing %g: from %s, %s recomputed", name, lattice, spacing, path, ", ".join(fresh))
             s_new, info_new = run_case(points, name, lattice, spacing, argparse.Namespace(**{**vars(args), "methods": fresh}))
             s = pd.concat([s[~s["method"].isin(fresh)], s_new[s_new["method"].isin(fresh)]], ignore_index=True)
-            info.setdefault("refreshed", {}).update({m: info_new["seconds"] for m in fresh})
+            info.setdefault("refreshed", {}).update({m: {"tag": method_tag(m), "seconds": info_new["seconds"]} for m in fresh})
             info["timings"].update({k: v for k, v in info_new["timings"].items() if k.split(":", 1)[-1] in fresh})
             path.write_text(json.dumps({"settings": settings, "info": info, "summary": json.loads(s.to_json(orient="records"))}))
             return s, info
@@ -257,8 +273,9 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame, infos: list[dict], args
         "## Denoising: fitted on binomial half A, scored against half B at the measured positions",
         "",
         "Interpolators (and any method that keeps the measured values) score exactly raw half A here; the robust variant returns "
-        "its own estimate at the measured spots for this score (`keep_measured=False`; its rows were recomputed with `--refresh robust` "
-        "after that fix, the other methods' rows are the first run's). Where the robust estimate scores below raw half A, the variant "
+        "its own estimate at the measured spots for this score (`keep_measured=False`). The robust rows are recomputed with `--refresh robust` "
+        "whenever the variant's defaults change (last: the default working scale became norm+counts, the fits on normalised and on raw counts "
+        "averaged per gene); the other methods' rows are the first run's. Where the robust estimate scores below raw half A, the variant "
         "smooths away signal that the counts alone carry: on STARmap and Stereo-seq (hundreds of counts per spot) at every size, and on "
         "Slide-seq at the finer spacing.",
         "",
@@ -286,7 +303,7 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", default=str(OUT_MD), help="Markdown output ('' for none)")
     p.add_argument("--cache", default=str(OUT_JSON.parent / "realtruth_cases"), help="folder keeping each case's result, so that a rerun resumes ('' for none)")
     p.add_argument("--calibrate", action="store_true", help="only find and print the spacings and spot counts")
-    p.add_argument("--refresh", default="", help="comma list of methods recomputed in cached cases (once per case; e.g. after a fix to one method)")
+    p.add_argument("--refresh", default="", help="comma list of methods recomputed in cached cases (once per case and definition of the method: its defaults' fingerprint; e.g. after a fix to one method)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("stentrans").setLevel(logging.WARNING)

@@ -35,12 +35,13 @@ import realtruth as RT  # noqa: E402
 
 #: variant -> settings of the robust method changed from its defaults
 VARIANTS = {
-    "default": {},
+    "default (norm+counts)": {},
+    "norm only (the default before)": {"scale": "norm"},
+    "counts only": {"scale": "counts"},
+    "log scale (scale lognorm)": {"scale": "lognorm"},
     "rank 0 (no sharing across genes)": {"rank": 0},
     "bandwidth fixed at 0.5": {"sigma": 0.5},
     "bandwidth grid from 0.25": {"sigma_grid": (0.25, 0.35, 0.5, 0.75, 1.0, 1.25)},
-    "raw counts (scale counts)": {"scale": "counts"},
-    "log scale (scale lognorm)": {"scale": "lognorm"},
 }
 
 
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
         cap = min(200, max(RT.MIN_GENES, 300_000 // int(np.prod(grid_of(a).shape))))
         genes = pl.top_variance_genes(a, cap) if a.n_vars > cap else list(a.var_names)
         for variant, settings in VARIANTS.items():
-            methods = ["robust", "linear"] if variant == "default" else ["robust"]
+            methods = ["robust", "linear"] if not settings else ["robust"]
             res = tl.evaluate(a, protocol="realtruth", methods=methods, seeds=[0], truth=truth, genes=genes, progress=False, baseline_kwargs={"robust": settings}, device="cpu")
             s = res["summary"].set_index(["protocol", "method"])["mean"]
             fit = tl.train(a[:, genes].copy(), "robust", progress=False, device="cpu", **settings)
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
                 "set": name, "lattice": c["lattice"], "spacing": c["spacing"], "spots": c["n_spots"], "counts_per_spot": c["median_counts_per_spot"], "variant": variant,
                 "realtruth": float(s[("realtruth", "robust")]), "denoise": float(s[("realtruth-denoise", "robust")]), "raw_half": float(s[("realtruth-denoise", "raw-half")]),
                 "self_supervised": max((d["median_pcc"] for d in sel), default=float("nan")),
-                "linear": float(s[("realtruth", "linear")]) if variant == "default" else float("nan"),
+                "linear": float(s[("realtruth", "linear")]) if not settings else float("nan"),
             }
             rows.append(row)
             print(f"{name:10s} {c['lattice']:6s} {c['spacing']:7g} {variant:34s} realtruth {row['realtruth']:.3f}  denoise {row['denoise']:.3f} (raw half {row['raw_half']:.3f})  self-supervised {row['self_supervised']:.3f}", flush=True)

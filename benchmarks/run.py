@@ -6,6 +6,8 @@ table and writes JSON (default ``benchmarks/out/results.json``).
     python benchmarks/run.py --quick            # minutes: few epochs, small cases
     python benchmarks/run.py                    # the issue's cases and budgets
     python benchmarks/run.py --cases melanoma   # one case
+    python benchmarks/run.py --cases visium_mouse,sim_hd --robust-only                 # the default alone
+    python benchmarks/run.py --cases visium_mouse,sim_hd --robust-only --robust-scale norm   # the default before
 
 Per case: the robust variant (the users' default) end to end: read -> fit
 -> enhance streamed to an .h5ad (``robust_wall_s``), and its accuracy fitted on
@@ -113,8 +115,8 @@ def _flops_per_epoch(model, n_genes: int, shape) -> float:
     return 3 * 2 * macs
 
 
-def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
-    """Runs in the child process: the robust variant (users' default) and the paper network."""
+def run_case(name: str, quick: bool, epochs: int, device: str, robust_only: bool = False, robust_scale: str | None = None) -> dict:
+    """Runs in the child process: the robust variant (users' default; ``robust_scale`` overrides its working scale) and the paper network."""
     import numpy as np
     import torch
 
@@ -143,15 +145,19 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
     row = {"case": name, "spots": int(n_spots), "genes": int(n_genes), "grid": list(gd.grid.shape), "read_s": t_read}
 
     # robust variant: nested-style accuracy (fitted on D(G) only, scored on the removed spots)
+    from stentrans.models.robust.config import RobustConfig
+
+    rkw = {"scale": robust_scale} if robust_scale else {}
+    row["robust_scale"] = RobustConfig(**rkw).scale
     t0 = time.perf_counter()
-    rr = fit_robust(lr, lr_mask, lat, device=device, progress=False)
+    rr = fit_robust(lr, lr_mask, lat, RobustConfig(**rkw), device=device, progress=False)
     pred = rr.predict(lr, lr_mask)[:, : gd.mask.shape[0], : gd.mask.shape[1]]
     row["robust_nested_pcc"] = float(np.nanmedian(pcc(pred[:, rem].T, gd.maps[:, rem].T)))
     del pred, rr
     # the user's path: read -> fit -> enhance streamed to the file
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        res_r = st.tl.train(adata, method="robust", device=device, progress=False)
+        res_r = st.tl.train(adata, method="robust", device=device, progress=False, **rkw)
         row["robust_fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = enhance(adata, res_r, progress=False, out_path=Path(tmp) / "enhanced.h5ad")
@@ -159,6 +165,11 @@ def run_case(name: str, quick: bool, epochs: int, device: str) -> dict:
         row["enhanced_mb"] = out.stat().st_size / 2**20
     del res_r
     row["robust_wall_s"] = time.perf_counter() - t_case
+    if robust_only:
+        row["wall_s"] = time.perf_counter() - t_case
+        row["peak_rss_gib"] = _peak_rss_gib()
+        row["peak_gpu_gib"] = float(torch.cuda.max_memory_allocated() / 2**30) if torch.cuda.is_available() else None
+        return row
 
     # the paper network: training speed and its own protocol's accuracy
     tokens = patch_tokens(lr.shape[1:], ModelConfig().patch_size)
@@ -207,15 +218,17 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="training epochs per case (default 3 quick, 10 full)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("-o", "--output", default=str(HERE / "out" / "results.json"))
+    ap.add_argument("--robust-only", action="store_true", help="the robust variant's path only (no paper network, no Sepal)")
+    ap.add_argument("--robust-scale", default=None, help="the robust variant's working scale (default: its default, norm+counts)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     epochs = args.epochs or (3 if args.quick else 10)
     if args.child:
-        print(json.dumps(run_case(args.child, args.quick, epochs, args.device)))
+        print(json.dumps(run_case(args.child, args.quick, epochs, args.device, args.robust_only, args.robust_scale)))
         return 0
     rows = []
     for name in [c for c in args.cases.split(",") if c]:
-        cmd = [sys.executable, __file__, "--child", name, "--epochs", str(epochs), "--device", args.device] + (["--quick"] if args.quick else [])
+        cmd = [sys.executable, __file__, "--child", name, "--epochs", str(epochs), "--device", args.device] + (["--quick"] if args.quick else []) + (["--robust-only"] if args.robust_only else []) + (["--robust-scale", args.robust_scale] if args.robust_scale else [])
         print(f"== {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True)
@@ -223,7 +236,7 @@ def main(argv=None) -> int:
             rows.append({"case": name, "error": (p.stderr.strip().splitlines() or ["?"])[-1], "wall_s": time.perf_counter() - t0})
             continue
         rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
-    cols = ["case", "spots", "genes", "robust_wall_s", "robust_nested_pcc", "paper_genes", "crop", "epochs", "s_per_epoch", "gflop_per_s", "enhance_genes_per_s", "pcc_removed_median", "sepal_s", "peak_rss_gib", "peak_gpu_gib", "wall_s"]
+    cols = ["case", "spots", "genes", "robust_scale", "robust_fit_s", "robust_enhance_s", "robust_wall_s", "robust_nested_pcc", "paper_genes", "crop", "epochs", "s_per_epoch", "gflop_per_s", "enhance_genes_per_s", "pcc_removed_median", "sepal_s", "peak_rss_gib", "peak_gpu_gib", "wall_s"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:

@@ -529,7 +529,8 @@ def test_finer_sample_bins_and_scores_realtruth_with_lost_spots(tmp_path):
             "samples": str(samples),
             "binning": {"MOL": {"spacing": 100.0}},
             "enhance": {"fill_lost": "auto"},
-            "evaluate": {"protocols": ["nested", "lost"], "truth": True, "methods": ["robust", "linear", "nn"], "seeds": 1},
+            # at most 3 of the 4 genes scored (evaluate.max_genes, per sample): the 2 panel genes and the most variable
+            "evaluate": {"protocols": ["nested", "lost"], "truth": True, "methods": ["robust", "linear", "nn"], "seeds": 1, "n_panel_genes": 2, "samples": {"MOL": {"max_genes": 3}}},
             "patterns": {"samples": []},
             "ablation": {"samples": []},
         },
@@ -564,6 +565,8 @@ def test_finer_sample_bins_and_scores_realtruth_with_lost_spots(tmp_path):
     assert set(ev.loc[ev["protocol"] == "lost", "method"]) == {"robust", "linear", "nn"}
     assert rt.loc["linear", "n_spots"] == int(truth.obs["is_imputed"].sum())
     assert 0.5 < rt.loc["linear", "mean"] <= rt.loc["ceiling", "mean"] + 0.05
+    per_gene = pd.read_csv(wf / "results" / "MOL" / "evaluate" / "per_gene.tsv", sep="\t")
+    assert per_gene["gene"].nunique() == 3 and set(rt["n_genes"]) == {3}, sorted(per_gene["gene"].unique())
 
 
 def test_workflow_rejects_bad_fill_lost_and_realtruth_without_truth(tmp_path):

@@ -16,6 +16,14 @@ What the variant does (each piece measured one at a time in the ablation):
   prediction is multiplied back by a library size interpolated at every
   output position (log library, same Gaussian kernel), so every method is
   scored on raw counts.
+* **two working scales** (the default ``scale="norm+counts"``,
+  :mod:`.mixture`) -- the whole fit runs twice, on normalised and on raw
+  counts (each with its own self-supervised rank and bandwidth), and the
+  two predictions are averaged per gene (z-scores over the enhanced
+  positions). Against real 2x truth from finer data neither scale wins
+  everywhere (raw counts on per-cell data, where library size follows cell
+  density), the self-supervised task does not tell which, and the average
+  beats both (docs/realtruth.md; benchmarks/realtruth_ablation.py).
 * **sharing across genes** -- spot factors: the leading left singular
   vectors of the input's standardised log1p-normalised spots x genes
   matrix, as many as the Gavish-Donoho threshold keeps; each gene is
@@ -46,6 +54,6 @@ chunk.
 Modules: :mod:`.config` (settings, torch-free), :mod:`.ops` (kernels,
 normalised convolution, bases), :mod:`.context` (library sizes, spot factors,
 working scale), :mod:`.augment` (training pairs), :mod:`.net` (the network),
-:mod:`.result` (the fitted model and its prediction), :mod:`.fit` (fitting)
-and :mod:`.enhancer` (the registry's interface).
+:mod:`.result` (the fitted model and its prediction), :mod:`.fit` (fitting),
+:mod:`.mixture` (the two working scales) and :mod:`.enhancer` (the registry's interface).
 """

@@ -8,10 +8,10 @@ import numpy as np
 
 from ..._errors import InputError
 
-__all__ = ["RobustConfig", "SCALES", "BASES", "POS", "LOSS_ON"]
+__all__ = ["RobustConfig", "SCALES", "BASES", "POS", "LOSS_ON", "member_scales"]
 
-#: working scales of the genes
-SCALES = ("lognorm", "norm", "counts")
+#: working scales of the genes; ``"norm+counts"`` fits both and averages them (:mod:`.mixture`)
+SCALES = ("norm+counts", "lognorm", "norm", "counts")
 #: base predictors
 BASES = ("nc", "nn", "zero")
 #: position encodings of the optional network
@@ -29,7 +29,12 @@ class RobustConfig:
     scale : ``"norm"`` (counts per ``target_sum``: library-size normalised),
         ``"lognorm"`` (log1p of those) or ``"counts"`` (raw). Predictions
         on the normalised scales are multiplied back by a library size
-        interpolated at every output position (raw counts out).
+        interpolated at every output position (raw counts out). The
+        default ``"norm+counts"`` fits ``norm`` and ``counts`` separately
+        (each with its own self-supervised rank and bandwidth) and averages
+        their predictions per gene (:mod:`.mixture`): which of the two is
+        better depends on the data and is not told apart by the
+        self-supervised task (benchmarks/realtruth_ablation.py).
     standardize : divide every gene by its sd (multiplied back afterwards).
     rank : spot factors used to denoise each gene (0: none), or ``"auto"``:
         ``k`` = the Gavish-Donoho hard threshold for singular values with
@@ -76,7 +81,7 @@ class RobustConfig:
     keep_measured : measured spots keep their measured values in the output.
     """
 
-    scale: str = field(default="norm", metadata={"help": "working scale: counts per target_sum (norm), log1p of those (lognorm) or raw counts", "choices": SCALES})
+    scale: str = field(default="norm+counts", metadata={"help": "working scale: counts per target_sum (norm), log1p of those (lognorm), raw counts, or norm+counts (both fitted, averaged per gene)", "choices": SCALES})
     target_sum: float = field(default=1e4, metadata={"help": "library size of the normalised scales"})
     standardize: bool = field(default=True, metadata={"help": "divide every gene by its sd (multiplied back afterwards)"})
     rank: int | str = field(default="auto", metadata={"help": "spot factors that denoise each gene (0: none), or auto (Gavish-Donoho rank, then 0 or k by self-supervision)"})
@@ -128,3 +133,10 @@ class RobustConfig:
         d = asdict(self)
         d["sigma_grid"] = list(self.sigma_grid)
         return d
+
+
+def member_scales(scale: str) -> tuple[str, ...]:
+    """The single working scales a ``scale`` setting fits (``"norm+counts"`` -> ``("norm", "counts")``)."""
+    if scale not in SCALES:
+        raise InputError(None, "scale", f"{scale!r}: must be one of {SCALES}")
+    return tuple(scale.split("+"))

@@ -18,7 +18,7 @@ from ..._utils import configure_threads, pick_device, set_seed
 from ...lattice import LATTICES, kept_mask
 from ...metrics import pcc
 from .augment import augment_pairs
-from .config import RobustConfig
+from .config import RobustConfig, member_scales
 from .context import Context, prepare, spot_context, target_scale
 from .net import RobustNet, n_channels, net_channels
 from .ops import base_prediction
@@ -185,9 +185,15 @@ def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustC
 
     Returns
     -------
-    :class:`RobustResult`; ``result.predict(maps, mask)`` gives ``(n, 2u, 2v)``.
+    :class:`RobustResult` (a :class:`~.mixture.MixtureResult` of one per
+    member scale for ``scale="norm+counts"``); ``result.predict(maps, mask)``
+    gives ``(n, 2u, 2v)``.
     """
     cfg = config or RobustConfig()
+    if len(member_scales(cfg.scale)) > 1:
+        from .mixture import fit_mixture
+
+        return fit_mixture(maps, mask, lattice, cfg, device=device, progress=progress)
     if lattice not in LATTICES:
         raise InputError(None, "lattice", f"must be one of {LATTICES}, got {lattice!r}")
     maps = np.asarray(maps, dtype=np.float32)

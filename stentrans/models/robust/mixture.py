@@ -1,0 +1,125 @@
+"""Two working scales at once: the robust fits on library-normalised and on raw counts, averaged per gene.
+
+Why (benchmarks/realtruth_ablation.py, docs/realtruth.md): which working
+scale predicts the real 2x truth best depends on the data. Library
+normalisation (``norm``) wins where library size is technical (Visium, ST);
+raw counts (``counts``) win on per-cell data, where library size follows
+cell density and is itself signal (MERSCOPE, Stereo-seq). The
+self-supervised task inside the data (``2a -> a``) does not tell them apart
+reliably at the real task's scale (``a -> a/2``), so the default does not
+choose: each scale is fitted with its own self-supervised rank and
+bandwidth, and their predictions are averaged per gene.
+
+The average (:func:`combine`): for every gene, each member's prediction is
+standardised by its own mean and sd over the in-tissue positions of the
+enhanced lattice ``H(M)`` (the same positions whichever output positions are
+read, so ``enhance`` and ``evaluate`` get the same numbers), the z-scores
+are averaged, and the result is put back on the raw-count scale with the
+members' mean mean and mean sd, clipped at 0. Measured spots keep their
+measured values when ``keep_measured``. Equal weight per member in
+correlation terms: a smoother member (smaller sd) is not drowned by a
+rougher one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ...lattice import enhanced_mask
+from .config import RobustConfig, member_scales
+
+__all__ = ["MixtureResult", "combine", "fit_mixture"]
+
+
+def combine(preds: list[np.ndarray], positions: np.ndarray) -> np.ndarray:
+    """Per-gene z-score average of member predictions ``(n, U, V)``, stats over ``positions`` (``(U, V)`` bool)."""
+    if len(preds) == 1:
+        return preds[0]
+    mus, sds, zs = [], [], 0.0
+    for p in preds:
+        vals = p[:, positions].astype(np.float64)
+        mu = vals.mean(axis=1) if vals.shape[1] else np.zeros(p.shape[0])
+        sd = vals.std(axis=1) if vals.shape[1] else np.zeros(p.shape[0])
+        safe = np.where(sd > 0, sd, 1.0)
+        # a member constant over the positions carries no pattern: it adds z = 0
+        zs = zs + np.where((sd > 0)[:, None, None], (p - mu[:, None, None]) / safe[:, None, None], 0.0)
+        mus.append(mu)
+        sds.append(sd)
+    mu, sd = np.mean(mus, axis=0), np.mean(sds, axis=0)
+    out = zs / len(preds) * sd[:, None, None] + mu[:, None, None]
+    return np.maximum(out, 0.0).astype(np.float32)
+
+
+@dataclass
+class MixtureResult:
+    """Robust fits of one input at several working scales (:class:`~.result.RobustResult` each); predicts their average."""
+
+    config: RobustConfig
+    lattice: str
+    members: list
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    @property
+    def net(self):
+        return self.members[0].net
+
+    @property
+    def final_loss(self) -> float:
+        losses = [m.final_loss for m in self.members if np.isfinite(m.final_loss)]
+        return float(np.mean(losses)) if losses else float("nan")
+
+    @property
+    def epochs_run(self) -> int:
+        return int(max(m.epochs_run for m in self.members))
+
+    @property
+    def history(self) -> list:
+        """Every member's training history (empty without the network), rows tagged with the member's scale."""
+        return [{"scale": m.config.scale, **row} for m in self.members for row in m.history]
+
+    @property
+    def selection(self) -> list:
+        """Every member's self-supervised score table, rows tagged with the member's scale."""
+        return [{"scale": m.config.scale, **row} for m in self.members for row in m.selection]
+
+    def provenance(self) -> dict:
+        first = self.members[0].provenance()
+        return {
+            **first,
+            "robust_config": self.config.to_dict(),
+            "selection": self.selection,
+            "final_loss": self.final_loss,
+            "epochs_run": self.epochs_run,
+            "train_seconds": float(self.seconds),
+            "combine": "per-gene z-score average over the enhanced in-tissue positions (stentrans.models.robust.mixture)",
+            "members": [m.provenance() for m in self.members],
+        }
+
+    def context_for(self, maps: np.ndarray, mask: np.ndarray):
+        return [m.context_for(maps, mask) for m in self.members]
+
+    def predict(self, maps: np.ndarray, mask: np.ndarray, context=None, chunk: int = 512) -> np.ndarray:
+        """Enhanced maps ``(n, 2u, 2v)``, raw counts: the members' per-gene average (:func:`combine`)."""
+        maps = np.asarray(maps, dtype=np.float32)
+        mask = np.asarray(mask, dtype=bool)
+        ctx = context if context is not None else self.context_for(maps, mask)
+        preds = [m.predict(maps, mask, context=c, chunk=chunk) for m, c in zip(self.members, ctx)]
+        H = enhanced_mask(mask, self.lattice)
+        out = combine(preds, H[: preds[0].shape[1], : preds[0].shape[2]])
+        if self.config.keep_measured:
+            p, q = np.nonzero(mask)
+            out[:, 2 * p, 2 * q] = (maps * mask)[:, p, q]
+        return out
+
+
+def fit_mixture(maps, mask, lattice: str, config: RobustConfig, device="auto", progress: bool = True) -> MixtureResult:
+    """Fit one robust model per member scale of ``config.scale`` (each its own self-supervised rank and bandwidth)."""
+    from .fit import fit_robust
+
+    t0 = time.perf_counter()
+    members = [fit_robust(maps, mask, lattice, replace(config, scale=s), device=device, progress=progress) for s in member_scales(config.scale)]
+    return MixtureResult(config, lattice, members, seconds=time.perf_counter() - t0, device=members[0].device)
