@@ -35,6 +35,7 @@ rule evaluate:
         protocols=eval_protocols,
         methods=eval_setting("methods"),
         seeds=eval_setting("seeds"),
+        max_genes=eval_setting("max_genes"),
         epochs=config["evaluate"]["epochs"],
         dist_epochs=config["evaluate"]["dist_epochs"],
         heldout_fraction=config["evaluate"]["heldout_fraction"],
@@ -78,6 +79,7 @@ rule ablation:
         # ablation=True: the paper's network and its ablations (Table 1)
         methods=[],
         seeds=config["evaluate"]["seeds"],
+        max_genes=eval_setting("max_genes"),
         epochs=config["evaluate"]["epochs"],
         dist_epochs=None,
         heldout_fraction=config["evaluate"]["heldout_fraction"],

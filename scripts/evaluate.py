@@ -21,6 +21,11 @@ def main(snakemake, log):
     if missing:
         raise stentrans.InputError(snakemake.input.data, "evaluate.genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
     seeds = list(range(p.seeds))
+    genes = None
+    if p.max_genes is not None and adata.n_vars > p.max_genes:
+        top = pl.top_variance_genes(adata, p.max_genes)
+        genes = list(dict.fromkeys([*panel, *top]))[: max(p.max_genes, len(panel))]
+        log.info("evaluate.max_genes: %d of %d genes scored (the most variable, and the panel's)", len(genes), adata.n_vars)
     res = tl.evaluate(
         adata,
         protocol=p.protocols,
@@ -35,6 +40,7 @@ def main(snakemake, log):
         train_kwargs={"batch_size": p.batch_size, "lr": p.lr},
         baseline_kwargs={"dist": {"epochs": p.dist_epochs}} if p.dist_epochs is not None else None,
         keep_genes=panel,
+        genes=genes,
         dataset=sample,
         truth=snakemake.input.get("truth"),
     )
