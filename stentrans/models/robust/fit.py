@@ -22,6 +22,7 @@ from .config import RobustConfig, member_scales
 from .context import Context, prepare, spot_context, target_scale
 from .net import RobustNet, n_channels, net_channels
 from .ops import base_prediction
+from .mixture import MixtureResult
 from .result import RobustResult, predict_counts
 
 log = logging.getLogger("stentrans.robust")
@@ -190,10 +191,12 @@ def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustC
     gives ``(n, 2u, 2v)``.
     """
     cfg = config or RobustConfig()
-    if len(member_scales(cfg.scale)) > 1:
-        from .mixture import fit_mixture
+    if len(member_scales(cfg.scale)) > 1:  # one fit per working scale, each with its own self-supervised choices
+        from dataclasses import replace
 
-        return fit_mixture(maps, mask, lattice, cfg, device=device, progress=progress)
+        t0 = time.perf_counter()
+        members = [fit_robust(maps, mask, lattice, replace(cfg, scale=s), device=device, progress=progress) for s in member_scales(cfg.scale)]
+        return MixtureResult(cfg, lattice, members, seconds=time.perf_counter() - t0, device=members[0].device)
     if lattice not in LATTICES:
         raise InputError(None, "lattice", f"must be one of {LATTICES}, got {lattice!r}")
     maps = np.asarray(maps, dtype=np.float32)

@@ -23,15 +23,14 @@ rougher one.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ...lattice import enhanced_mask
-from .config import RobustConfig, member_scales
+from .config import RobustConfig
 
-__all__ = ["MixtureResult", "combine", "fit_mixture"]
+__all__ = ["MixtureResult", "combine"]
 
 
 def combine(preds: list[np.ndarray], positions: np.ndarray) -> np.ndarray:
@@ -114,12 +113,3 @@ class MixtureResult:
             p, q = np.nonzero(mask)
             out[:, 2 * p, 2 * q] = (maps * mask)[:, p, q]
         return out
-
-
-def fit_mixture(maps, mask, lattice: str, config: RobustConfig, device="auto", progress: bool = True) -> MixtureResult:
-    """Fit one robust model per member scale of ``config.scale`` (each its own self-supervised rank and bandwidth)."""
-    from .fit import fit_robust
-
-    t0 = time.perf_counter()
-    members = [fit_robust(maps, mask, lattice, replace(config, scale=s), device=device, progress=progress) for s in member_scales(config.scale)]
-    return MixtureResult(config, lattice, members, seconds=time.perf_counter() - t0, device=members[0].device)
