@@ -34,22 +34,35 @@ __all__ = ["MixtureResult", "combine"]
 
 
 def combine(preds: list[np.ndarray], positions: np.ndarray) -> np.ndarray:
-    """Per-gene z-score average of member predictions ``(n, U, V)``, stats over ``positions`` (``(U, V)`` bool)."""
+    """Per-gene z-score average of member predictions ``(n, U, V)``, stats over ``positions`` (``(U, V)`` bool).
+
+    float32 throughout (statistics accumulated in float64), one temporary the size of a member.
+    """
     if len(preds) == 1:
         return preds[0]
-    mus, sds, zs = [], [], 0.0
+    n = preds[0].shape[0]
+    out = np.zeros(preds[0].shape, dtype=np.float32)
+    tmp = np.empty_like(out)
+    mu_mean, sd_mean = np.zeros(n), np.zeros(n)
     for p in preds:
-        vals = p[:, positions].astype(np.float64)
-        mu = vals.mean(axis=1) if vals.shape[1] else np.zeros(p.shape[0])
-        sd = vals.std(axis=1) if vals.shape[1] else np.zeros(p.shape[0])
-        safe = np.where(sd > 0, sd, 1.0)
+        vals = p[:, positions]
+        mu = vals.mean(axis=1, dtype=np.float64) if vals.shape[1] else np.zeros(n)
+        sd = vals.std(axis=1, dtype=np.float64) if vals.shape[1] else np.zeros(n)
         # a member constant over the positions carries no pattern: it adds z = 0
-        zs = zs + np.where((sd > 0)[:, None, None], (p - mu[:, None, None]) / safe[:, None, None], 0.0)
-        mus.append(mu)
-        sds.append(sd)
-    mu, sd = np.mean(mus, axis=0), np.mean(sds, axis=0)
-    out = zs / len(preds) * sd[:, None, None] + mu[:, None, None]
-    return np.maximum(out, 0.0).astype(np.float32)
+        inv = np.divide(1.0, sd, out=np.zeros(n), where=sd > 0)
+        np.subtract(p, mu.astype(np.float32)[:, None, None], out=tmp)
+        tmp *= inv.astype(np.float32)[:, None, None]
+        out += tmp
+        mu_mean += mu
+        sd_mean += sd
+    k = len(preds)
+    out *= (sd_mean / k / k).astype(np.float32)[:, None, None]
+    out += (mu_mean / k).astype(np.float32)[:, None, None]
+    return np.maximum(out, 0.0, out=out)
+
+
+#: genes per combined block in :meth:`MixtureResult.predict` (bounds the members' temporaries)
+BLOCK_GENES = 128
 
 
 @dataclass
@@ -106,9 +119,14 @@ class MixtureResult:
         maps = np.asarray(maps, dtype=np.float32)
         mask = np.asarray(mask, dtype=bool)
         ctx = context if context is not None else self.context_for(maps, mask)
-        preds = [m.predict(maps, mask, context=c, chunk=chunk) for m, c in zip(self.members, ctx)]
         H = enhanced_mask(mask, self.lattice)
-        out = combine(preds, H[: preds[0].shape[1], : preds[0].shape[2]])
+        u, v = mask.shape
+        out = np.empty((maps.shape[0], 2 * u, 2 * v), dtype=np.float32)
+        step = max(1, min(int(chunk), BLOCK_GENES))
+        for s in range(0, maps.shape[0], step):  # per gene: blocks of genes give the same numbers
+            preds = [m.predict(maps[s : s + step], mask, context=c, chunk=step) for m, c in zip(self.members, ctx)]
+            out[s : s + step] = combine(preds, H[: preds[0].shape[1], : preds[0].shape[2]])
+            del preds
         if self.config.keep_measured:
             p, q = np.nonzero(mask)
             out[:, 2 * p, 2 * q] = (maps * mask)[:, p, q]
