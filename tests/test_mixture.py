@@ -97,7 +97,7 @@ def test_default_beats_each_scale_and_linear_against_real_truth(shared_data):
             registry.METHODS.pop(f"_robust_{name}", None)
     s = res["summary"]
     s = s[s.protocol == "realtruth"].set_index("method")["mean"]
-    # measured: default 0.471, norm 0.388, counts 0.456, linear 0.398 (DIST, 20 epochs, 0.419)
+    # measured: default 0.475, norm 0.388, counts 0.457, linear 0.398 (DIST, 20 epochs, 0.419)
     assert s["robust"] > max(s["_robust_norm"], s["_robust_counts"], s["linear"]) + 0.005, s.to_dict()
     assert s["robust"] > 0.43, s.to_dict()
 
