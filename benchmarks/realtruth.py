@@ -109,12 +109,18 @@ def find_spacing(points, lattice: str, target: int, steps: int = 4) -> tuple[flo
     return A, n
 
 
+def case_genes(a, genes: int = 200, gene_pixels: int = 300_000) -> list:
+    """The genes a case scores: after QC, at most ``genes`` of highest log1p variance and ``gene_pixels`` genes x grid pixels (0: no cap)."""
+    n_pixels = int(np.prod(grid_of(a).shape))
+    cap = min(genes or a.n_vars, max(MIN_GENES, gene_pixels // n_pixels)) if gene_pixels else (genes or a.n_vars)
+    return pl.top_variance_genes(a, cap) if a.n_vars > cap else list(a.var_names)
+
+
 def run_case(points, name: str, lattice: str, spacing: float, args) -> tuple[pd.DataFrame, dict]:
     spots, truth = pseudospots(points, lattice, spacing, truth=True)
     a = pp.qc(spots)
     n_pixels = int(np.prod(grid_of(a).shape))
-    cap = min(args.genes or a.n_vars, max(MIN_GENES, args.gene_pixels // n_pixels)) if args.gene_pixels else (args.genes or a.n_vars)
-    genes = pl.top_variance_genes(a, cap) if a.n_vars > cap else list(a.var_names)
+    genes = case_genes(a, args.genes, args.gene_pixels)
     b = spots.uns["binning"]
     totals = np.asarray(spots.X.sum(axis=1)).ravel()
     info = {

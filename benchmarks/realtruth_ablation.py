@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
@@ -46,8 +45,7 @@ VARIANTS = {
 
 
 def main(argv=None) -> int:
-    from stentrans import pl, pp, tl
-    from stentrans.grid import grid_of
+    from stentrans import pp, tl
     from stentrans.pseudospots import pseudospots
     from stentrans.read.finer import read_finer
 
@@ -71,8 +69,7 @@ def main(argv=None) -> int:
             points[name] = read_finer(RT.FINER / RT.SETS[name][0])
         spots, truth = pseudospots(points[name], c["lattice"], c["spacing"], truth=True)
         a = pp.qc(spots)
-        cap = min(200, max(RT.MIN_GENES, 300_000 // int(np.prod(grid_of(a).shape))))
-        genes = pl.top_variance_genes(a, cap) if a.n_vars > cap else list(a.var_names)
+        genes = RT.case_genes(a)  # the cases' genes of benchmarks/realtruth.py
         for variant, settings in VARIANTS.items():
             methods = ["robust", "linear"] if not settings else ["robust"]
             res = tl.evaluate(a, protocol="realtruth", methods=methods, seeds=[0], truth=truth, genes=genes, progress=False, baseline_kwargs={"robust": settings}, device="cpu")

@@ -60,8 +60,8 @@ def _z(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
 
 def prepare_case(points, c: dict) -> dict:
     """The tensors of one case: inputs, base, target and scoring positions of every evaluated gene."""
-    from stentrans import pl, pp
-    from stentrans.grid import grid_of, to_grid
+    from stentrans import pp
+    from stentrans.grid import to_grid
     from stentrans.lattice import enhanced_mask
     from stentrans.models import registry
     from stentrans.pseudospots import pseudospots
@@ -69,8 +69,7 @@ def prepare_case(points, c: dict) -> dict:
 
     spots, truth = pseudospots(points, c["lattice"], c["spacing"], truth=True)
     a = pp.qc(spots)
-    cap = min(200, max(RT.MIN_GENES, 300_000 // int(np.prod(grid_of(a).shape))))
-    genes = pl.top_variance_genes(a, cap) if a.n_vars > cap else list(a.var_names)
+    genes = RT.case_genes(a)  # the cases' genes of benchmarks/realtruth.py
     gd = to_grid(a, genes=genes)  # the evaluated genes only, as tl.evaluate gives every method
     G, M, lat = gd.maps, gd.mask, gd.grid.lattice
     pred = registry.make("robust").fit(G, M, lat, seed=0, device="cpu").predict(G, M)

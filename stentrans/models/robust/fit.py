@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -134,8 +135,6 @@ def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustCon
     candidate wins (ties: the smaller rank, then the smaller sigma). Returns
     the resolved config (integer rank, float sigma) and the score table.
     """
-    from dataclasses import replace
-
     if cfg.rank == "auto":
         k = spot_context(maps, mask, cfg).rank
         ranks = sorted({0, k})
@@ -192,8 +191,6 @@ def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustC
     """
     cfg = config or RobustConfig()
     if len(member_scales(cfg.scale)) > 1:  # one fit per working scale, each with its own self-supervised choices
-        from dataclasses import replace
-
         t0 = time.perf_counter()
         members = [fit_robust(maps, mask, lattice, replace(cfg, scale=s), device=device, progress=progress) for s in member_scales(cfg.scale)]
         return MixtureResult(cfg, lattice, members, seconds=time.perf_counter() - t0, device=members[0].device)

@@ -125,7 +125,7 @@ class MixtureResult:
         step = max(1, min(int(chunk), BLOCK_GENES))
         for s in range(0, maps.shape[0], step):  # per gene: blocks of genes give the same numbers
             preds = [m.predict(maps[s : s + step], mask, context=c, chunk=step) for m, c in zip(self.members, ctx)]
-            out[s : s + step] = combine(preds, H[: preds[0].shape[1], : preds[0].shape[2]])
+            out[s : s + step] = combine(preds, H)
             del preds
         if self.config.keep_measured:
             p, q = np.nonzero(mask)
