@@ -340,11 +340,14 @@ def page_files(wildcards=None):
 
 
 def results_page_inputs(wildcards):
-    return {
+    out = {
         "outputs": [p for files in page_files().values() for p in files.values()],
         "benchmarks": SUMMARY["benchmarks"],
         "run_info": SUMMARY["run_info"],
     }
+    if config["results_page"].get("realtruth_benchmark"):
+        out["realtruth_doc"] = config["results_page"]["realtruth_benchmark"]
+    return out
 
 
 def all_outputs():

@@ -29,6 +29,7 @@ def main(snakemake, log):
         page_dir=out_md.parent,
         max_png_bytes=cfg["max_png_kb"] * 1000,
         notes=cfg["notes"],
+        realtruth_doc=getattr(snakemake.input, "realtruth_doc", None),
     )
     results.write(out_md, text)
     log.info("-> %s (%d figures)", out_md, len(list(fig_dir.iterdir())))

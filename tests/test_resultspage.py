@@ -164,6 +164,30 @@ def test_page_leads_with_the_real_truth_and_says_where_the_default_loses(tmp_pat
     assert "## Real 2x truth" not in resultspage.render({"d": {"summary": tmp_path / "plain.tsv"}}, title="T")
 
 
+def test_page_shows_the_benchmarks_real_truth_table_after_the_runs(tmp_path):
+    """The committed docs/realtruth.md (benchmarks/realtruth.py): its 16 cases follow the run's own table."""
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "realtruth.md"
+    _rt_rows(0.30, 0.20).to_csv(tmp_path / "win.tsv", sep="\t", index=False)
+    page_dir = tmp_path / "page"
+    text = resultspage.render({"slideseq_hex": {"summary": tmp_path / "win.tsv"}}, title="T", realtruth_doc=doc, page_dir=page_dir)
+    own, bench, nested = text.index("## Real 2x truth (samples"), text.index("## Real 2x truth at two spot sizes"), text.index("## Median per-gene PCC, nested")
+    assert own < bench < nested
+    section = text[bench:nested]
+    rows = [x for x in section.splitlines() if x.startswith("| ") and not x.startswith("| set") and not x.startswith("| :")]
+    sets = {r.split("|")[1].strip() for r in rows}
+    assert len(rows) == 16 and sets == {"slideseq", "merscope", "starmap", "stereoseq"}
+    assert {r.split("|")[2].strip() for r in rows} == {"hex", "square"}
+    assert "Made by `python benchmarks/realtruth.py" in section and "loses to the best baseline" in section
+    assert f"]({Path(__import__('os').path.relpath(doc, page_dir)).as_posix()})" in section  # the link resolves from the page
+    # a file without the table: one line naming it
+    bad = tmp_path / "bad.md"
+    bad.write_text("# nothing here\n")
+    with pytest.raises(ValueError, match="bad.md: no section"):
+        resultspage.render({"slideseq_hex": {"summary": tmp_path / "win.tsv"}}, realtruth_doc=bad)
+
+
 # ---------------------------------------------------------------------------
 # the run's summary tables (rules summarize, benchmarks, run_info)
 # ---------------------------------------------------------------------------

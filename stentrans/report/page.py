@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -335,6 +336,46 @@ def _realtruth_section(summary) -> list[str]:
     return out
 
 
+def realtruth_benchmark_section(path, page_dir=None) -> list[str]:
+    """The benchmark's real-truth page (``benchmarks/realtruth.py``'s Markdown): its provenance line,
+    where the default loses, and its raw-count table (every set at two spot sizes and both lattices).
+
+    Raises ValueError naming the file when it has no raw-count table.
+    """
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    made = next((x for x in lines if x.startswith("Made by")), None)
+    verdict = []  # the bold line on the default against the best baseline and the bullets under it
+    first = next((i for i, x in enumerate(lines) if x.startswith("**") and "best baseline" in x), None)
+    if first is not None:
+        verdict = [lines[first]]
+        rest = lines[first + 1 :]
+        while rest and not rest[0].strip():
+            rest = rest[1:]
+        for y in rest:
+            if not y.startswith("- "):
+                break
+            verdict.append(y)
+    start = next((i for i, x in enumerate(lines) if x.startswith("## ") and "raw counts" in x and "Median" in x), None)
+    if start is None:
+        raise ValueError(f"{path}: no section '## Median per-gene PCC ... raw counts' (expected the page written by benchmarks/realtruth.py)")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    table = [x for x in lines[start + 1 : end] if x.startswith("|")]
+    link = Path(os.path.relpath(path, page_dir)).as_posix() if page_dir else path.as_posix()
+    out = ["## Real 2x truth at two spot sizes and both lattices (benchmark)\n"]
+    out.append(
+        f"The run above bins each finer set at one spot size on one lattice. The same protocol over all four sets, both lattices and two spot sizes "
+        f"each, from the benchmark page [{path.name}]({link}) (not made by this run; its command, settings and further tables are there). "
+        f"{made or ''}\n"
+    )
+    if verdict:
+        out += [verdict[0], ""] + verdict[1:] + [""]
+    out.append("Median per-gene PCC at the new positions, raw counts:\n")
+    out += table
+    out.append("")
+    return out
+
+
 def _patterns_section(ds, pat, paper_new_terms) -> list[str]:
     s = pat["summary"]
     out = [f"## Fig. 4: spatial patterns on {ds}\n"]
@@ -375,7 +416,7 @@ def _cost_section(b: pd.DataFrame) -> list[str]:
     return out
 
 
-def render(files, title: str = "stEnTrans results", benchmarks=None, paper_medians=None, paper_table1=None, paper_new_terms=None, run_info=None, fig_dir=None, page_dir=None, max_png_bytes: int = 300_000, notes: str = "") -> str:
+def render(files, title: str = "stEnTrans results", benchmarks=None, paper_medians=None, paper_table1=None, paper_new_terms=None, run_info=None, fig_dir=None, page_dir=None, max_png_bytes: int = 300_000, notes: str = "", realtruth_doc=None) -> str:
     """The page's Markdown; figures copied (and shrunk) into ``fig_dir``.
 
     Parameters
@@ -389,6 +430,9 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
     fig_dir
         Where figures are copied (none copied without it); links on the
         page are relative to ``page_dir`` when given.
+    realtruth_doc
+        The benchmark's real-truth page (``docs/realtruth.md``), whose raw-count table follows the run's own
+        real-truth table (see :func:`realtruth_benchmark_section`); None leaves it out.
     """
     paper_medians = dict(paper_medians or {})
     paper_table1 = dict(paper_table1 or {})
@@ -402,12 +446,15 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
         out.append("")
     if notes:
         out.append(notes.strip() + "\n")
+    if summary is not None:  # the real task first (a -> a/2 against real truth), then the mapping and the proxies
+        out += _realtruth_section(summary)
+    if realtruth_doc:
+        out += realtruth_benchmark_section(realtruth_doc, page_dir)
     if data["grid"]:
         out.append("## Lattice mapping\n")
         out.append("Each sample's spots on its dense grid: the down-sampling D keeps the model's input, the enhancement fills the positions H(M).\n")
         out.append(to_markdown(_grid_table(data["grid"])))
     if summary is not None:
-        out += _realtruth_section(summary)
         out += _pcc_sections(summary, per_gene, paper_medians)
     if ablation is not None:
         out.append("## Table 1: ablation\n")
