@@ -28,7 +28,8 @@ import pytest
 
 from conftest import DATA, GENESETS, REPO
 
-WORKFLOW_PARTS = ["Snakefile", "config.yaml", "config", "schemas", "rules", "scripts", "envs", "profiles", "report", "stentrans"]
+# docs/realtruth.md: the real-truth benchmark page config/paper.yaml's results page shows
+WORKFLOW_PARTS = ["Snakefile", "config.yaml", "config", "schemas", "rules", "scripts", "envs", "profiles", "report", "stentrans", "docs/realtruth.md"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
@@ -67,6 +68,7 @@ def copy_workflow(dest: Path) -> Path:
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=ignore)
         else:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     return dest
 
@@ -89,6 +91,7 @@ def workdir(tmp_path: Path) -> Path:
     if (REPO.parent / "shared").exists() and not (tmp_path / "shared").exists():
         links.append((tmp_path / "shared", (REPO.parent / "shared").resolve()))
     for dest, src in links:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             dest.symlink_to(src, target_is_directory=src.is_dir())
         except OSError:
@@ -267,6 +270,8 @@ def test_dry_run_paper(tmp_path):
         assert f"resources/pseudospots/{name}_truth.h5ad" in ev
     assert counts.get("patterns") == 1, counts  # melanoma, as Fig. 4
     assert counts.get("results_page") == 1, counts
+    (page,) = job_blocks(proc.stdout, "results_page")
+    assert "docs/realtruth.md" in page.split("output:")[0]  # the benchmark's 16 real-truth cases on the page
     assert "bin_cells" not in counts
     qc_inputs = " ".join(b.split("output:")[0] for b in job_blocks(proc.stdout, "qc"))
     assert "../shared/data/melanoma_mel1_rep1.tsv.gz" in qc_inputs
