@@ -166,6 +166,7 @@ def test_page_leads_with_the_real_truth_and_says_where_the_default_loses(tmp_pat
 
 def test_page_shows_the_benchmarks_real_truth_table_after_the_runs(tmp_path):
     """The committed docs/realtruth.md (benchmarks/realtruth.py): its 16 cases follow the run's own table."""
+    import os
     from pathlib import Path
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "realtruth.md"
@@ -180,7 +181,7 @@ def test_page_shows_the_benchmarks_real_truth_table_after_the_runs(tmp_path):
     assert len(rows) == 16 and sets == {"slideseq", "merscope", "starmap", "stereoseq"}
     assert {r.split("|")[2].strip() for r in rows} == {"hex", "square"}
     assert "Made by `python benchmarks/realtruth.py" in section and "loses to the best baseline" in section
-    assert f"]({Path(__import__('os').path.relpath(doc, page_dir)).as_posix()})" in section  # the link resolves from the page
+    assert f"]({Path(os.path.relpath(doc, page_dir)).as_posix()})" in section  # the link resolves from the page
     # a file without the table: one line naming it
     bad = tmp_path / "bad.md"
     bad.write_text("# nothing here\n")
