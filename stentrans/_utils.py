@@ -101,6 +101,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
         raise
 
 
+def ordered(values, order) -> list:
+    """Distinct ``values`` in the order of ``order``; values not in it last, as they come."""
+    seen = list(dict.fromkeys(values))
+    rank = {v: i for i, v in enumerate(order)}
+    return sorted(seen, key=lambda v: (rank.get(v, len(rank)), seen.index(v)))
+
+
 def write_tsv(df, path, index: bool = False, **to_csv):
     """Write a DataFrame as TSV atomically; returns ``path``."""
     with atomic_path(path, suffix=".tsv") as tmp:

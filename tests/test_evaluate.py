@@ -13,7 +13,8 @@ from scipy.stats import pearsonr
 
 from stentrans import pl
 from stentrans.metrics import pcc
-from stentrans.report import ablation_table, summarize, to_markdown
+from stentrans.report import ablation_table, to_markdown
+from stentrans.tl import summarize
 from stentrans.tl._evaluate import PER_GENE_COLUMNS, evaluate
 from stentrans.tl._protocols import ProtocolData
 from stentrans.lattice import enhanced_mask, kept_mask

@@ -12,7 +12,8 @@ from stentrans import InputError, cli
 from stentrans.metrics import log_normalize, pcc, spearman_brown
 from stentrans.pseudospots import pseudospots
 from stentrans.read.finer import read_finer
-from stentrans.report.tables import add_ceiling_fraction, realtruth_table, summarize
+from stentrans.report.tables import realtruth_table
+from stentrans.tl import add_ceiling_fraction, summarize
 from stentrans.tl._evaluate import PER_GENE_COLUMNS, evaluate
 from stentrans.tl._protocols import PROTOCOLS, ProtocolData, as_protocols
 

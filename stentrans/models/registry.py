@@ -103,6 +103,8 @@ BASELINES = tuple(n for n, m in METHODS.items() if m.kind == "baseline")
 ABLATIONS = tuple(n for n, m in METHODS.items() if m.ablation)
 #: what ``evaluate`` runs when no methods are named (the paper's Fig. 3)
 DEFAULT_EVAL_METHODS = (PAPER_METHOD,) + BASELINES
+#: row order of the result tables: the paper's Fig. 3 methods, its ablations, then the rest as they come
+TABLE_ORDER = tuple(dict.fromkeys(DEFAULT_EVAL_METHODS + ABLATIONS))
 
 
 def names(kind: str | None = None) -> tuple[str, ...]:

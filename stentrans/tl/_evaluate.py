@@ -215,9 +215,9 @@ def evaluate(
         ceiling, in column ``pcc``) and ``raw-half``.
     ``summary``
         DataFrame ``method, protocol, median_seed<k>..., mean, sd, n_genes,
-        n_excluded, n_spots`` (:func:`stentrans.report.summarize`); with a
+        n_excluded, n_spots`` (:func:`stentrans.tl.summarize`); with a
         ``ceiling`` row also ``fraction_of_ceiling``
-        (:func:`stentrans.report.tables.add_ceiling_fraction`).
+        (:func:`stentrans.tl.add_ceiling_fraction`).
     ``maps``
         ``{protocol: {method: (n_keep, u, v)}}`` for ``keep_genes``
         (measured-grid protocols, first seed; zeros off ``M``).
@@ -227,7 +227,7 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from ..grid import lattice_of
-    from ..report.tables import add_ceiling_fraction, summarize
+    from ._summary import add_ceiling_fraction, summarize
 
     lattice_of(adata)  # one-line error for data not read with stentrans.read
     seeds = [int(s) for s in (range(int(seeds)) if np.isscalar(seeds) else seeds)]
