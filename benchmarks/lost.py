@@ -114,7 +114,7 @@ def evaluate_lost(name: str, a, args) -> dict:
     genes = top_variance_genes(a, args.genes)
     sub = a[:, genes].copy()
     t0 = time.perf_counter()
-    res = st.tl.evaluate(sub, protocol="lost", methods=args.methods, seeds=args.seeds, epochs=args.epochs, baseline_kwargs={"dist": {"epochs": args.dist_epochs}}, progress=False, dataset=name)
+    res = st.tl.evaluate(sub, protocol="lost", methods=args.methods, seeds=args.seeds, settings={"network": {"epochs": args.epochs}, "dist": {"epochs": args.dist_epochs}}, progress=False, dataset=name)
     summ = res["summary"]
     rows = []
     for _, r in summ.iterrows():

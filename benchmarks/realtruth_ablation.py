@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         genes = RT.case_genes(a)  # the cases' genes of benchmarks/realtruth.py
         for variant, settings in VARIANTS.items():
             methods = ["robust", "linear"] if not settings else ["robust"]
-            res = tl.evaluate(a, protocol="realtruth", methods=methods, seeds=[0], truth=truth, genes=genes, progress=False, baseline_kwargs={"robust": settings}, device="cpu")
+            res = tl.evaluate(a, protocol="realtruth", methods=methods, seeds=[0], truth=truth, genes=genes, progress=False, settings={"robust": settings}, device="cpu")
             s = res["summary"].set_index(["protocol", "method"])["mean"]
             fit = tl.train(a[:, genes].copy(), "robust", progress=False, device="cpu", **settings)
             sel = fit.provenance().get("selection") or []

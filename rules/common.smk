@@ -45,12 +45,6 @@ def _check_sample_lists():
                 f"config {key}.samples: {', '.join(unknown)} not in "
                 f"{config['samples']} ({', '.join(samples.index)})"
             )
-    measured = {"paper", "nested", "heldout-genes"}
-    if not measured & set(config["evaluate"]["protocols"]):
-        raise ValueError(
-            "config evaluate.protocols: give at least one of paper, nested, "
-            "heldout-genes (the gene panels are drawn from it)"
-        )
     for name, row in samples[samples["format"] == "cells"].iterrows():
         if row["enabled"] and "bin_size" not in config["binning"].get(name, {}):
             raise ValueError(
@@ -67,17 +61,6 @@ def _check_sample_lists():
             raise ValueError(
                 f"{config['samples']}: sample {name}: lattice {row['lattice']!r}: "
                 "a `finer` sample is binned onto hex or square, say which"
-            )
-    finer = set(samples.index[samples["format"] == "finer"])
-    for name in SAMPLES:
-        over = config["evaluate"]["samples"].get(name, {})
-        if (
-            "realtruth" in over.get("protocols", config["evaluate"]["protocols"])
-            and name not in finer
-        ):
-            raise ValueError(
-                f"config evaluate.protocols: realtruth needs the truth of finer data; "
-                f"sample {name} has format {samples.loc[name, 'format']!r}, not `finer`"
             )
 
 
@@ -242,10 +225,6 @@ def enhance_inputs(wildcards):
     return out
 
 
-def is_simulated(wildcards):
-    return sample_row(wildcards)["source"] == "simulate"
-
-
 def eval_setting(key):
     """evaluate.<key>, or its per-sample override (evaluate.samples.<sample>.<key>)."""
 
@@ -254,15 +233,6 @@ def eval_setting(key):
         return over.get(key, config["evaluate"][key])
 
     return get
-
-
-def eval_protocols(wildcards):
-    protocols = list(eval_setting("protocols")(wildcards))
-    if config["evaluate"]["truth"] and is_simulated(wildcards):
-        protocols.append("truth")
-    if config["evaluate"]["truth"] and is_finer(wildcards):
-        protocols.append("realtruth")
-    return list(dict.fromkeys(protocols))
 
 
 def evaluate_inputs(wildcards):
@@ -291,12 +261,6 @@ def pretrain_scratch(wildcards):
     key = json.dumps([config["model"], train], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{os.path.dirname(result('model', wildcards.sample))}/.pretrain-{digest}"
-
-
-def pattern_train_settings(wildcards):
-    """Settings of the paper network's further fits in the patterns rule's control (as pretrain)."""
-    keys = ("epochs", "batch_size", "lr", "crop")
-    return {**{k: config["train"][k] for k in keys}, **config["model"]}
 
 
 def species(wildcards):

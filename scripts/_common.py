@@ -20,7 +20,7 @@ def start(snakemake) -> logging.Logger:
     os.environ["STENTRANS_THREADS"] = str(max(1, int(snakemake.threads)))
     # progress bars go to the terminal; keep their updates rare in batch jobs
     os.environ.setdefault("TQDM_MININTERVAL", "10")
-    from stentrans._utils import setup_logging
+    from stentrans.run import setup_logging
 
     setup_logging(snakemake.log[0] if snakemake.log else None)
     logging.captureWarnings(True)

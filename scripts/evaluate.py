@@ -4,54 +4,33 @@ from pathlib import Path
 
 from _common import run
 
-#: gene panels: the first of these protocols that ran (measured-grid maps)
-PANEL_PROTOCOLS = ("nested", "paper", "heldout-genes")
-
 
 def main(snakemake, log):
     import stentrans
-    from stentrans import pl, report, tl
+    from stentrans.run import evaluate_to
 
     p = snakemake.params
-    sample = snakemake.wildcards.sample
-    outdir = Path(snakemake.output.summary).parent
-    adata = stentrans.read(snakemake.input.data)
-    panel = list(p.genes) or pl.top_variance_genes(adata, p.n_panel_genes)
-    missing = [g for g in panel if g not in adata.var_names]
-    if missing:
-        raise stentrans.InputError(snakemake.input.data, "evaluate.genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
-    seeds = list(range(p.seeds))
-    genes = None
-    if p.max_genes is not None and adata.n_vars > p.max_genes:
-        top = pl.top_variance_genes(adata, p.max_genes)
-        genes = list(dict.fromkeys([*panel, *top]))[: max(p.max_genes, len(panel))]
-        log.info("evaluate.max_genes: %d of %d genes scored (the most variable, and the panel's)", len(genes), adata.n_vars)
-    res = tl.evaluate(
-        adata,
-        protocol=p.protocols,
+    settings = {"network": {**p.model, "batch_size": p.batch_size, "lr": p.lr, "epochs": p.epochs}}
+    if p.dist_epochs is not None:
+        settings["dist"] = {"epochs": p.dist_epochs}
+    evaluate_to(
+        stentrans.read(snakemake.input.data),
+        Path(snakemake.output.summary).parent,
+        protocols=p.protocols,
         methods=p.methods,
-        seeds=seeds,
-        epochs=p.epochs,
-        model_kwargs=dict(p.model),
+        seeds=p.seeds,
+        settings=settings,
+        truth=snakemake.input.get("truth"),
+        add_truth=p.truth,
+        panel_genes=p.genes,
+        n_panel_genes=p.n_panel_genes,
+        max_genes=p.max_genes,
         ablation=p.ablation,
         heldout_fraction=p.heldout_fraction,
+        dataset=snakemake.wildcards.sample,
         device=p.device,
         progress=False,
-        train_kwargs={"batch_size": p.batch_size, "lr": p.lr},
-        baseline_kwargs={"dist": {"epochs": p.dist_epochs}} if p.dist_epochs is not None else None,
-        keep_genes=panel,
-        genes=genes,
-        dataset=sample,
-        truth=snakemake.input.get("truth"),
     )
-    report.write_results(res, outdir, ablation=p.ablation)
-    pl.pcc_boxplots(res["per_gene"], save=outdir / "boxplot")
-    proto = next((q for q in PANEL_PROTOCOLS if q in res["maps"]), None)
-    if proto is not None:
-        pl.gene_panels(adata, panel, res["maps"][proto], title=f"{sample}: protocol {proto}, seed {seeds[0]}", save=outdir / "gene_panels")
-    for _, row in res["summary"].iterrows():
-        log.info("%-22s %-18s median PCC %s", row["protocol"], row["method"], report.format_pm(row["mean"], row["sd"]))
-    log.info("-> %s", outdir)
 
 
 run(snakemake, main)  # noqa: F821

@@ -175,12 +175,12 @@ def test_enhance_robust_variant(tmp_path, lattice):
 
 @pytest.mark.parametrize("variant", ["paper", "robust"])
 def test_streamed_enhancement_equals_in_memory(tmp_path, variant):
-    """out_path streams X to the file one gene chunk at a time; same file contents as in memory."""
+    """run.enhance_to streams X to the file one gene chunk at a time; same file contents as in memory."""
     a = simulate("hex", n_genes=70, seed=2, size="st")
     kw = {"variant": "robust"} if variant == "robust" else dict(method="stentrans", epochs=2, depth=1, heads=2, batch_size=32)
     res = st.tl.train(a, progress=False, seed=0, **kw)
     mem = enhance(a, res, progress=False, chunk=16)
-    path = enhance(a, res, progress=False, chunk=16, out_path=tmp_path / "s.h5ad")
+    path = st.run.enhance_to(a, tmp_path / "s.h5ad", model=res, progress=False, chunk=16)["path"]
     assert path == tmp_path / "s.h5ad" and not list(tmp_path.glob(".*part*"))
     disk = ad.read_h5ad(path)
     np.testing.assert_array_equal(disk.X, mem.X)
@@ -267,7 +267,7 @@ def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
     filled = enhance(a, fitted, progress=False, fill_lost="auto")
     assert filled.uns["stentrans"]["n_lost"] == int(filled.obs["is_lost"].sum()) > 0
     assert filled.uns["stentrans"]["n_imputed"] == int(filled.obs["is_imputed"].sum())
-    path = enhance(a, fitted, progress=False, fill_lost="auto", out_path=tmp_path / "filled.h5ad")
+    path = st.run.enhance_to(a, tmp_path / "filled.h5ad", model=fitted, progress=False, fill_lost="auto")["path"]
     streamed = ad.read_h5ad(path)
     np.testing.assert_array_equal(streamed.X, filled.X)
     assert streamed.obs_names.equals(filled.obs_names)

@@ -150,7 +150,7 @@ def test_nested_never_sees_removed_spots(lattice, monkeypatch):
     monkeypatch.setattr(tr, "fit_network", spy_fit)
     monkeypatch.setattr(bl, "upsample", spy_up)
     methods = ("stentrans", "dist", "linear", "cubic", "nn", "nedi")
-    kw = dict(protocol="nested", methods=methods, seeds=(0,), epochs=2, model_kwargs=TINY, baseline_kwargs=FAST_DIST, progress=False, keep_genes=list(a.var_names), device="cpu")
+    kw = dict(protocol="nested", methods=methods, seeds=(0,), settings={"network": {"epochs": 2, **TINY}, **FAST_DIST}, progress=False, keep_genes=list(a.var_names), device="cpu")
     r1 = evaluate(a, **kw)
     n_calls = len(seen)
     r2 = evaluate(b, **kw)
@@ -180,7 +180,7 @@ def test_per_gene_table_and_spots(monkeypatch):
     trained = []
     real_fit = tr.fit_network
     monkeypatch.setattr(tr, "fit_network", lambda maps, *x, **k: trained.append(maps.shape) or real_fit(maps, *x, **k))
-    res = evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("stentrans", "linear", "nn"), seeds=(0, 1), epochs=2, model_kwargs=TINY, progress=False, device="cpu")
+    res = evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("stentrans", "linear", "nn"), seeds=(0, 1), settings={"network": {"epochs": 2, **TINY}}, progress=False, device="cpu")
     pg, s = res["per_gene"], res["summary"]
     assert list(pg.columns) == ["gene", "method", "protocol", "seed", "pcc", "n_spots"]
     assert set(pg["protocol"]) == {"paper", "paper-removed", "nested", "heldout-genes", "heldout-genes-removed"}
@@ -213,7 +213,7 @@ def test_paper_all_spots_at_least_removed_spots():
     from stentrans.datasets import simulate
 
     a = simulate("square", n_genes=30, seed=3, shape=(16, 16), tissue_fraction=0.9)
-    res = evaluate(a, protocol="paper", methods=("stentrans", "linear", "nn"), seeds=(0,), epochs=5, model_kwargs=TINY, train_kwargs={"batch_size": 8}, progress=False, device="cpu")
+    res = evaluate(a, protocol="paper", methods=("stentrans", "linear", "nn"), seeds=(0,), settings={"network": {"epochs": 5, **TINY, "batch_size": 8}}, progress=False, device="cpu")
     s = res["summary"].set_index(["method", "protocol"])["mean"]
     for m in ("stentrans", "linear", "nn"):
         assert s[(m, "paper")] >= s[(m, "paper-removed")], m
@@ -252,7 +252,7 @@ def truth_run():
     a = simulate("square", n_genes=TRUTH_GENES, seed=0, shape=(24, 24), tissue_fraction=0.8)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STENTRANS_THREADS", "1")
-        res = evaluate(a, protocol="truth", methods=("stentrans", "linear", "cubic", "nn", "nedi"), seeds=(0,), epochs=TRUTH_EPOCHS, model_kwargs=dict(depth=2), train_kwargs={"batch_size": 16}, progress=False, device="cpu")
+        res = evaluate(a, protocol="truth", methods=("stentrans", "linear", "cubic", "nn", "nedi"), seeds=(0,), settings={"network": {"epochs": TRUTH_EPOCHS, "depth": 2, "batch_size": 16}}, progress=False, device="cpu")
     return a, res
 
 
@@ -407,7 +407,7 @@ def test_fits_once_per_data_and_seed_and_predicts_deterministic_methods_once(mon
     monkeypatch.setattr(be.DISTEnhancer, "fit", lambda self, maps, *a, seed=0, **k: fits.append((maps.shape, seed)) or real_fit(self, maps, *a, seed=seed, **k))
     monkeypatch.setattr(be.InterpolationFitted, "predict", lambda self, *a, **k: predicts.append(self.method) or real_predict(self, *a, **k))
     a = toy("hex", n_genes=5)
-    evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("dist", "linear"), seeds=(0, 1), baseline_kwargs=FAST_DIST, progress=False, device="cpu")
+    evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("dist", "linear"), seeds=(0, 1), settings=FAST_DIST, progress=False, device="cpu")
     # DIST learns from the maps it is given, D(G) in all three protocols: one fit per seed
     assert [s for _, s in fits] == [0, 1]
     assert predicts == ["linear"]  # deterministic: one prediction of every gene, reused

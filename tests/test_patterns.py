@@ -17,7 +17,8 @@ from stentrans import InputError
 from stentrans.lattice import enhanced_mask
 from stentrans import pl
 from stentrans.cli.patterns import register_cli
-from stentrans.tl import enrich_families, family_representative, new_terms, pair_families, pattern_families, read_gmt, run_patterns, sepal_scores
+from stentrans.run import patterns_to
+from stentrans.tl import enrich_families, family_representative, new_terms, pair_families, pattern_families, read_gmt, sepal_scores
 
 from test_sepal import make_synthetic, positions
 
@@ -216,7 +217,7 @@ def test_plots_hex_and_square(hexa, tmp_path):
             assert (tmp_path / f"{stem}.{ext}").stat().st_size > 1000
 
 
-def test_run_patterns_end_to_end(tmp_path):
+def test_patterns_to_end_to_end(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,7 +227,7 @@ def test_run_patterns_end_to_end(tmp_path):
     p1 = [g for g in a.var_names if g.startswith("P1G")]
     gmt = _write_gmt(tmp_path / "t.gmt", {"planted one (GO:1)": p1, "all genes (GO:2)": list(a.var_names)})
     out = tmp_path / "out"
-    res = run_patterns(a, enhanced=e, gmt=gmt, top=24, outdir=out)
+    res = patterns_to(a, out, enhanced=e, gmt=gmt, top=24, seeds=1, control="none")
     for f in ["ranking.tsv", "families_original.tsv", "families_enhanced.tsv", "enrichment_original.tsv", "enrichment_enhanced.tsv", "new_terms.tsv", "family_pairs.tsv", "summary.json"]:
         assert (out / f).is_file(), f
     for stem in ["fig4b_ranked_genes", "fig4c_family_summary", "fig4d_new_terms"]:
@@ -276,19 +277,21 @@ def test_cli(tmp_path):
 
 
 def test_cli_defaults_are_the_config():
-    """The command's defaults, run_patterns' and pattern_families' are PatternsConfig's (written once)."""
+    """The command's defaults, tl.patterns' and pattern_families' are PatternsConfig's (written once)."""
     import dataclasses
     import inspect
 
+    import stentrans
     from stentrans.tl import PatternsConfig
 
     cfg = PatternsConfig()
     parser = argparse.ArgumentParser(prog="stentrans")
     register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["patterns", "x.h5ad", "-o", "o"])
-    sig = inspect.signature(run_patterns).parameters
+    sig = inspect.signature(stentrans.tl.patterns).parameters
     for f in dataclasses.fields(PatternsConfig):
-        assert sig[f.name].default == getattr(cfg, f.name), f.name
+        if f.name not in ("seeds", "control"):  # the control's settings: run.patterns_to reads them from the config
+            assert sig[f.name].default == getattr(cfg, f.name), f.name
         if f.metadata.get("cli", True):
             assert getattr(args, f.name) == getattr(cfg, f.name), f.name
     assert not hasattr(args, "cutoff")
@@ -381,7 +384,10 @@ def test_new_terms_control_counts_seeds_and_linear_interpolation(tmp_path):
     controls = stentrans.tl.control_enhancements(a, "robust", [1, 2], control="linear")
     assert [s for s, _ in controls["enhanced"]] == [1, 2] and [s for s, _ in controls["linear"]] == [0]
     assert controls["linear"][0][1].uns["stentrans"]["method"] == "linear"
-    res = run_patterns(a, enhanced=enh, gmt=gmt, top=20, outdir=tmp_path / "out", plots=False, controls=controls)
+    res = stentrans.tl.patterns(a, enhanced=enh, gmt=gmt, top=20, controls=controls)
+    assert res["new_terms_control"] is not None
+    # run.patterns_to fits the same control itself, from the enhanced file's method and seed
+    res = patterns_to(a, tmp_path / "out", enhanced=enh, gmt=gmt, top=20, plots=False, seeds=3, control="linear")
     ctl = pd.read_csv(tmp_path / "out" / "new_terms_control.tsv", sep="\t")
     assert list(ctl["data"]) == ["enhanced", "enhanced", "enhanced", "linear"] and list(ctl["seed"]) == [0, 1, 2, 0]
     # the first row is the run's own new terms

@@ -18,7 +18,7 @@ from .._errors import InputError
 from ..models import registry
 from ..models.paper.config import ModelConfig, TrainConfig
 from ..models.robust.config import RobustConfig
-from ..tl._enhance import EnhanceConfig
+from ..tl import EnhanceConfig
 from ..tl._train import VARIANT_ALIASES, method_name
 from ._args import add_config_args, config_from_args
 from ._common import add_input_args, load_input
@@ -87,50 +87,32 @@ def _given_lost(args):
     return list(dict.fromkeys(out)), ("--lost" if args.lost_file is None else args.lost_file if args.lost is None else "--lost/--lost-file")
 
 
-def _fill_lost(args, adata):
-    """The ``fill_lost`` of ``tl.enhance``: the mode, or the given positions checked on the data's grid."""
-    from ..grid import to_grid
-    from ..lost import resolve
-
-    given = _given_lost(args)
-    gd = to_grid(adata[:, :0])
-    if given is None:
-        resolve(args.fill_lost, gd.grid, gd.mask, adata=adata, source=args.input)  # e.g. tissue without a positions file
-        return args.fill_lost
-    positions, source = given
-    return resolve(positions, gd.grid, gd.mask, source=source)[1]
-
-
 def _cmd_enhance(args) -> int:
-    import anndata as ad
+    from .._utils import check_output
+    from ..run import OUTPUT_SUFFIXES, enhance_to
 
-    from .. import tl
-    from ..spatialdata import is_spatialdata_path, write_spatialdata
-
+    check_output(args.output, OUTPUT_SUFFIXES, "--output")  # before any work
     method = method_name(variant=args.variant or (registry.PAPER_METHOD if args.model else None))
-    _given_lost(args)  # syntax errors before reading the input
+    given = _given_lost(args)  # syntax errors before reading the input
     adata = load_input(args)
-    fill_lost = _fill_lost(args, adata)  # positions checked before training
-    out_path = Path(args.output)
-    if args.model:
-        if _kind(method) != "network":
-            raise InputError(args.model, "variant", f"{args.variant!r}: --model takes a paper-variant checkpoint")
-        model = args.model
-    else:
-        ckpt = args.save_model
-        if ckpt and _kind(method) != "network":
-            raise InputError(ckpt, "variant", f"{args.variant or method!r}: --save-model keeps a paper-variant checkpoint; add --variant paper")
-        model = tl.train(adata, method, seed=args.seed, device=args.device, checkpoint=ckpt, resume=args.resume and ckpt is not None, **_settings(args, method))
-    if is_spatialdata_path(out_path):  # SpatialData: built in memory, written atomically (stentrans.spatialdata)
-        enh = tl.enhance(adata, model, chunk=args.chunk, device=args.device, fill_lost=fill_lost)
-        write_spatialdata(enh, out_path)
-    else:  # .h5ad, streamed to the file
-        tl.enhance(adata, model, chunk=args.chunk, device=args.device, out_path=out_path, fill_lost=fill_lost)
-        enh = ad.read_h5ad(out_path, backed="r")
-    prov = enh.uns["stentrans"]
-    log.info("enhanced %d genes: %d measured + %d new spots (%d lost filled) -> %s", enh.n_vars, prov["n_measured"], prov["n_imputed"], prov.get("n_lost", 0), out_path)
-    if enh.isbacked:
-        enh.file.close()
+    if args.save_model and _kind(method) != "network":
+        raise InputError(args.save_model, "variant", f"{args.variant or method!r}: --save-model keeps a paper-variant checkpoint; add --variant paper")
+    if args.model and _kind(method) != "network":
+        raise InputError(args.model, "variant", f"{args.variant!r}: --model takes a paper-variant checkpoint")
+    enhance_to(
+        adata,
+        args.output,
+        method=method,
+        model=args.model,
+        seed=args.seed,
+        device=args.device,
+        settings=None if args.model else _settings(args, method),
+        checkpoint=None if args.model else args.save_model,
+        resume=args.resume,
+        chunk=args.chunk,
+        fill_lost=args.fill_lost if given is None else given[0],
+        fill_lost_source=args.input if given is None else given[1],
+    )
     return 0
 
 

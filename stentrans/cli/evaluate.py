@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 
-from .._errors import InputError
 from ..models import registry
 from ..models.baselines.config import DISTConfig, NEDIConfig
 from ..models.paper.config import ModelConfig, TrainConfig
-from ..tl._evaluate import EvaluateConfig
-from ..tl._protocols import PROTOCOLS
+from ..tl import EvaluateConfig
 from ._args import add_config_args, config_from_args
 from ._common import add_input_args, load_input
-
-log = logging.getLogger("stentrans.evaluate")
 
 #: stEnTrans settings that are methods of their own here (the ablations) or belong to checkpoints
 _MODEL_SKIP = ("use_pos", "use_res")
@@ -24,68 +19,37 @@ _TRAIN_SKIP = ("seed", "checkpoint_every")
 _BASELINE_CONFIGS = {"dist": DISTConfig, "nedi": NEDIConfig}
 
 
-def _save(fig, prefix) -> list:
-    """Write a figure of :mod:`stentrans.pl` as ``prefix.png``/``.pdf``; the paths."""
-    import matplotlib.pyplot as plt
-
-    from .. import pl
-
-    paths = pl.save_figure(fig, prefix, rc=pl.RC)
-    plt.close(fig)
-    return paths
-
-
 def _cmd_evaluate(args) -> int:
-    from .. import pl, tl
-    from ..report import format_pm, write_results
+    from .._utils import check_output
+    from ..run import evaluate_to
 
+    check_output(args.output, folder=True, field="--output")  # before any work
     adata = load_input(args)
-    out = Path(args.output)
-    panel = [g.strip() for g in args.genes.split(",") if g.strip()] if args.genes else None
-    if panel:
-        missing = [g for g in panel if g not in adata.var_names]
-        if missing:
-            raise InputError(args.input, "--genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
-    else:
-        panel = pl.top_variance_genes(adata, args.n_panel_genes)
-    seeds = list(range(args.seeds))
-    model_kwargs = dataclasses.asdict(config_from_args(ModelConfig, args, skip=_MODEL_SKIP))
+    network = dataclasses.asdict(config_from_args(ModelConfig, args, skip=_MODEL_SKIP))
     for k in _MODEL_SKIP:
-        model_kwargs.pop(k)
-    train_kwargs = dataclasses.asdict(config_from_args(TrainConfig, args, skip=_TRAIN_SKIP))
-    for k in _TRAIN_SKIP + ("epochs",):
-        train_kwargs.pop(k)
-    baseline_kwargs = {m: dataclasses.asdict(config_from_args(cls, args, prefix=f"{m}-")) for m, cls in _BASELINE_CONFIGS.items()}
-    dataset = args.dataset or Path(args.input).name.split(".")[0]
-    res = tl.evaluate(
+        network.pop(k)
+    train = dataclasses.asdict(config_from_args(TrainConfig, args, skip=_TRAIN_SKIP))
+    for k in _TRAIN_SKIP:
+        train.pop(k)
+    settings = {"network": {**network, **train}}
+    settings.update({m: dataclasses.asdict(config_from_args(cls, args, prefix=f"{m}-")) for m, cls in _BASELINE_CONFIGS.items()})
+    evaluate_to(
         adata,
-        protocol=args.protocol,
+        args.output,
+        protocols=args.protocol,
         methods=args.methods,
-        seeds=seeds,
-        epochs=args.epochs,
-        model_kwargs=model_kwargs,
+        seeds=args.seeds,
+        settings=settings,
+        truth=args.truth,
+        panel_genes=args.genes.split(",") if args.genes else None,
+        n_panel_genes=args.n_panel_genes,
+        max_genes=args.max_genes,
         ablation=args.ablation,
         heldout_fraction=args.heldout_fraction,
+        dataset=args.dataset or Path(args.input).name.split(".")[0],
         device=args.device,
         progress=not args.no_progress,
-        train_kwargs=train_kwargs,
-        baseline_kwargs=baseline_kwargs,
-        keep_genes=panel,
-        dataset=dataset,
-        truth=args.truth,
     )
-    paths = write_results(res, out, ablation=args.ablation)
-    paths["boxplot"] = _save(pl.pcc_boxplots(res["per_gene"]), out / "boxplot")
-    # the panels show the default protocol when it ran, else the first measured-grid one
-    proto = next((p for p in dict.fromkeys([EvaluateConfig().protocol, *PROTOCOLS]) if p in res["maps"]), None)
-    if proto is not None:
-        paths["gene_panels"] = _save(pl.gene_panels(adata, panel, res["maps"][proto], title=f"{dataset}: protocol {proto}, seed {seeds[0]}"), out / "gene_panels")
-    else:
-        log.info("no measured-grid protocol run: gene panels skipped")
-    for _, row in res["summary"].iterrows():
-        log.info("%-22s %-18s median PCC %s", row["protocol"], row["method"], format_pm(row["mean"], row["sd"]))
-    flat = [p for v in paths.values() for p in (v if isinstance(v, list) else [v])]
-    log.info("wrote %s", ", ".join(str(p) for p in flat))
     return 0
 
 
@@ -109,6 +73,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--ablation", action="store_true", help="add w/o Pos, w/o Res, w/o both; writes table1.tsv/.md")
     p.add_argument("--genes", default=None, help="comma list of genes for the gene panels (default: the top-variance genes)")
     p.add_argument("--n-panel-genes", type=int, default=4, help="genes in the panels when --genes is not given")
+    p.add_argument("--max-genes", type=int, default=None, help="score at most this many genes, the most variable (and the panel's); default: every gene")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     g = p.add_argument_group("stEnTrans model and training (defaults: the authors' code)")
     add_config_args(g, TrainConfig, skip=_TRAIN_SKIP)

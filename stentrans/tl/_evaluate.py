@@ -135,21 +135,33 @@ def _default_epochs() -> int:
     return TrainConfig().epochs
 
 
+def _settings_by_method(settings: dict | None, methods) -> dict:
+    """``{method: settings of its fit}`` from settings keyed by kind or method name (a method's own win)."""
+    settings = dict(settings or {})
+    bad = [k for k in settings if k not in registry.KINDS and k not in registry.METHODS]
+    if bad:
+        raise InputError(None, "settings", f"{', '.join(map(repr, bad))}: keys are method kinds ({', '.join(registry.KINDS)}) or method names")
+    out = {}
+    for m in methods:
+        kw = {**dict(settings.get(registry.get(m).kind) or {}), **dict(settings.get(m) or {})}
+        kw.pop("seed", None)
+        out[m] = kw
+    return out
+
+
 def evaluate(
     adata,
+    *,
     protocol=_EV.protocol,
     methods: Sequence[str] = registry.DEFAULT_EVAL_METHODS,
     seeds: Sequence[int] | int = _EV.seeds,
-    epochs: int | None = None,
-    model_kwargs: dict | None = None,
+    settings: dict | None = None,
     ablation: bool = False,
     heldout_fraction: float = _EV.heldout_fraction,
     device="auto",
     progress: bool = True,
     genes=None,
     layer: str | None = None,
-    train_kwargs: dict | None = None,
-    baseline_kwargs: dict | None = None,
     keep_genes=None,
     dataset: str | None = None,
     truth=None,
@@ -176,10 +188,15 @@ def evaluate(
     seeds
         Model seeds (init and batch order of the seeded methods; the
         held-out gene split), or their number (``0 .. N-1``).
-    epochs
-        Training epochs of stEnTrans (default: ``TrainConfig``'s).
-    model_kwargs
-        ``ModelConfig`` arguments of stEnTrans (e.g. ``depth``).
+    settings
+        Settings of the methods' fits, keyed by method kind
+        (:data:`stentrans.models.registry.KINDS`: ``"network"``,
+        ``"robust"``, ``"baseline"``) or by method name, e.g.
+        ``{"network": {"epochs": 100, "depth": 2, "batch_size": 64}, "dist":
+        {"epochs": 50}}``; a method's own entry wins over its kind's. The
+        fields of the methods' config dataclasses (``ModelConfig`` /
+        ``TrainConfig`` for the network, ``RobustConfig``, ``DISTConfig``,
+        ``NEDIConfig``); unset ones keep their defaults.
     ablation
         Add the three ablations of paper Table 1 to ``methods``.
     heldout_fraction
@@ -190,11 +207,6 @@ def evaluate(
         Progress bars (tqdm).
     genes, layer
         Genes to evaluate (default all) and the layer to read (default X).
-    train_kwargs
-        Further ``TrainConfig`` arguments of stEnTrans (``batch_size``,
-        ``lr``, ...).
-    baseline_kwargs
-        Settings by method name, e.g. ``{"dist": {"epochs": 50}}``.
     keep_genes
         Genes whose predicted maps (first seed) are returned in ``"maps"``
         for :func:`stentrans.pl.gene_panels`.
@@ -235,19 +247,13 @@ def evaluate(
         raise InputError(None, "seeds", "no seed given")
     if not 0 < float(heldout_fraction) < 1:
         raise InputError(None, "heldout_fraction", f"{heldout_fraction!r}: must be in (0, 1)")
-    protocols = as_protocols(protocol, isinstance(adata.uns.get("truth"), dict), truth is not None)
+    protocols = as_protocols(protocol, isinstance(adata.uns.get("truth"), dict), truth is not None, source=source_of(adata))
     methods = as_methods(methods, ablation)
     data = ProtocolData(adata, genes, layer, truth=truth)
     if truth is not None and not any(PROTOCOLS[p].needs == "finer" for p in protocols):
         log.warning("a truth of finer data was given, but no protocol that uses it (realtruth) is run")
-    epochs = _default_epochs() if epochs is None else int(epochs)
-    tk = {"epochs": epochs, **(train_kwargs or {})}
-    tk.pop("seed", None)
-    # settings by method: the network's model and training settings, then the per-method ones
-    by_kind = {"network": {**(model_kwargs or {}), **tk}}
-    per_method = {k: dict(v) for k, v in (baseline_kwargs or {}).items()}
-    settings = {m: {**by_kind.get(registry.get(m).kind, {}), **per_method.get(m, {})} for m in methods}
-    runner = _Runner(data, settings, device, progress)
+    per_method = _settings_by_method(settings, methods)
+    runner = _Runner(data, per_method, device, progress)
     keep_idx = None
     if keep_genes is not None:
         pos = pd.Index(data.genes).get_indexer([str(g) for g in keep_genes])
@@ -289,10 +295,8 @@ def evaluate(
         "protocols": protocols,
         "methods": methods,
         "seeds": seeds,
-        "epochs": epochs,
-        "model_kwargs": dict(model_kwargs or {}),
-        "train_kwargs": tk,
-        "baseline_kwargs": dict(baseline_kwargs or {}),
+        "epochs": int({**dict((settings or {}).get("network") or {}), **dict((settings or {}).get(registry.PAPER_METHOD) or {})}.get("epochs", _default_epochs())),
+        "settings": {k: dict(v) for k, v in (settings or {}).items()},
         "heldout_fraction": float(heldout_fraction),
         "lattice": data.lattice,
         "n_genes": int(len(data.genes)),
@@ -304,7 +308,7 @@ def evaluate(
     if any(PROTOCOLS[p].needs == "finer" for p in protocols):
         ft = data.finer()
         info["truth"] = {"source": ft.source, "n_scored": int(len(ft.P)), "n_new": ft.n_new, "n_enhanced_new": ft.n_enhanced}
-    summary = summarize(per_gene, SCORE_ORDER)
+    summary = summarize(per_gene, protocol_order=SCORE_ORDER)
     if (summary["method"] == CEILING).any():
         summary = add_ceiling_fraction(summary, reference=CEILING)
     return {"per_gene": per_gene, "summary": summary, "maps": kept_maps, "info": info}

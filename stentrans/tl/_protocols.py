@@ -210,11 +210,19 @@ SCORE_NAMES = {name: tuple(s.name for s in p.scores) for name, p in PROTOCOLS.it
 SCORE_ORDER = tuple(n for names in SCORE_NAMES.values() for n in names)
 
 
-def as_protocols(protocol, has_truth: bool, has_finer: bool = False) -> list[str]:
+#: what a protocol's ``needs`` asks of the data, as errors say it
+NEEDS = {
+    "simulation": "simulated data with uns['truth'] (stentrans.datasets.simulate)",
+    "finer": "the truth of finer data: truth=TRUTH.h5ad (stentrans bin --spacing A --truth TRUTH.h5ad)",
+}
+
+
+def as_protocols(protocol, has_truth: bool, has_finer: bool = False, source=None) -> list[str]:
     """Protocol names from a name, a comma list, a list, or ``"all"`` (those the data allow).
 
     ``has_truth``: the data hold a simulator's truth; ``has_finer``: a truth
-    of finer data is given.
+    of finer data is given. A protocol named whose data are missing is an
+    :class:`InputError` (naming ``source``), before anything is fitted.
     """
     if isinstance(protocol, str):
         protocol = [p.strip() for p in protocol.split(",") if p.strip()]
@@ -224,9 +232,11 @@ def as_protocols(protocol, has_truth: bool, has_finer: bool = False) -> list[str
         if p == "all":
             out += [n for n, x in PROTOCOLS.items() if have.get(x.needs, False)]
         elif p in PROTOCOLS:
+            if not have.get(PROTOCOLS[p].needs, False):
+                raise InputError(source, "protocol", f"{p!r} needs {NEEDS[PROTOCOLS[p].needs]}")
             out.append(p)
         else:
-            raise InputError(None, "protocol", f"{p!r}: must be one of {', '.join(PROTOCOLS)} or all")
+            raise InputError(source, "protocol", f"{p!r}: must be one of {', '.join(PROTOCOLS)} or all")
     return list(dict.fromkeys(out))
 
 
