@@ -402,3 +402,25 @@ def test_new_terms_control_counts_seeds_and_linear_interpolation(tmp_path):
     (line,) = [x for x in lines if "Fig. 4" in x]
     e, b = np.mean(s["enhanced"]["overall"]), s["linear"]["overall"][0]
     assert f"{b:.0f} new terms): {'holds' if e > b else 'does not hold'}, {e:.1f} new terms after enhancement (mean over 3 seeds)" in line
+
+
+def test_enrichment_is_the_same_in_every_process(tmp_path):
+    """The genes column does not depend on Python's string hashing (gseapy returns set order): two processes, two hash seeds, one table."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas as pd\n"
+        "from stentrans.tl import enrich_families\n"
+        "fam = pd.DataFrame({'gene': [f'G{i}' for i in range(12)], 'family': [1] * 6 + [2] * 6})\n"
+        "sets = {'A (GO:1)': [f'G{i}' for i in range(8)], 'B (GO:2)': [f'G{i}' for i in range(4, 12)]}\n"
+        "print(enrich_families(fam, sets, background=[f'G{i}' for i in range(30)])['genes'].tolist())\n"
+    )
+    outs = []
+    for seed in ("1", "2", "3"):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(proc.stdout.strip().splitlines()[-1])
+    assert len(set(outs)) == 1, outs
+    assert outs[0] == str(["G0;G1;G2;G3;G4;G5", "G4;G5", "G10;G11;G6;G7;G8;G9", "G6;G7"])

@@ -98,7 +98,8 @@ def enrich_families(families, gmt, background, species: str = _P.species, cutoff
     pandas.DataFrame
         One row per (family, term with >= 1 family gene): ``family``,
         ``term``, ``overlap``, ``p_value``, ``adj_p``, ``odds_ratio``,
-        ``genes``, ``significant``; sorted by family and adjusted p.
+        ``genes`` (the family's genes in the term, sorted, ``;``-separated),
+        ``significant``; sorted by family and adjusted p.
         ``attrs["mapping"]``: per family ``n_genes``, ``n_mapped``,
         ``n_unmapped``; ``attrs["universe"]``: universe size.
     """
@@ -133,7 +134,8 @@ def enrich_families(families, gmt, background, species: str = _P.species, cutoff
                 "p_value": res["P-value"].astype(float),
                 "adj_p": res["Adjusted P-value"].astype(float),
                 "odds_ratio": res["Odds Ratio"].astype(float),
-                "genes": res["Genes"].astype(str),
+                # gseapy joins the genes in set order, which changes from run to run (string hashing): sorted here
+                "genes": [";".join(sorted(str(g).split(";"))) for g in res["Genes"]],
             }
         )
         df["significant"] = df["adj_p"] < cutoff
