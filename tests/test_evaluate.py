@@ -449,3 +449,23 @@ def test_realtruth_needs_a_truth_and_other_protocols_are_unchanged_by_one():
     res = evaluate(a, protocol="nested,paper", methods=("linear", "nn"), seeds=(0,), progress=False)
     assert "fraction_of_ceiling" not in res["summary"].columns
     assert set(res["per_gene"]["method"]) == {"linear", "nn"}
+
+
+def test_protocols_carry_their_own_words():
+    """Figure labels, page texts and help come from the protocol table: a new protocol is one entry there."""
+    from stentrans.pl._style import protocol_label, protocol_order
+    from stentrans.report.page import page_scores
+    from stentrans.tl import PROTOCOLS, SCORES, EvaluateConfig
+
+    assert all(s.label for s in SCORES.values()), [n for n, s in SCORES.items() if not s.label]
+    assert [protocol_label(n) for n in SCORES] == [s.label for s in SCORES.values()]
+    assert protocol_order(["lost", "nested", "unknown", "paper"]) == ["paper", "nested", "lost", "unknown"]
+    texts = page_scores()
+    assert list(texts)[0] == EvaluateConfig().protocol and set(texts) <= set(SCORES)
+    # every protocol's first score has a page section, except the real truth's (a section of its own)
+    assert {p.scores[0].name for p in PROTOCOLS.values()} - set(texts) == {"realtruth"}
+    from stentrans.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert all(name in sub.choices["evaluate"].format_help() and name in parser.format_help() for name in PROTOCOLS)

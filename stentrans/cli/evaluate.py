@@ -8,7 +8,7 @@ from pathlib import Path
 from ..models import registry
 from ..models.baselines.config import DISTConfig, NEDIConfig
 from ..models.paper.config import ModelConfig, TrainConfig
-from ..tl import EvaluateConfig
+from ..tl import PROTOCOLS, EvaluateConfig
 from ._args import add_config_args, config_from_args
 from ._common import add_input_args, load_input
 
@@ -59,7 +59,7 @@ def register_cli(subparsers) -> None:
 
     p = subparsers.add_parser(
         "evaluate",
-        help="per-gene PCC of stEnTrans and the baselines (paper, nested, heldout-genes, truth, realtruth protocols)",
+        help=f"per-gene PCC of the methods under the protocols ({', '.join(PROTOCOLS)})",
         description="Down-sample the measured data, predict it back with stEnTrans and the baselines, "
         "and score every method with the per-gene Pearson correlation (docs/method.md section 5); "
         "with pseudo-spots of finer data and --truth, score the enhanced lattice against the real truth "

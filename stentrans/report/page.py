@@ -60,18 +60,20 @@ FIGURE_CAPTIONS = {
     "enhanced_genes": "measured and enhanced maps of the top-variance genes",
 }
 PATTERN_FIGURES = ("ranked_genes", "family_summary", "new_terms_plot")
-PROTOCOL_TEXT = {
-    "nested": "`nested`: the model sees only the down-sampled data D(G) and predicts the spots D removed; PCC over those spots only (what a user gets)",
-    "paper": "`paper`: the authors' protocol; train on (D(G), G) of all genes, predict G, PCC over all in-tissue spots (the model trained on these values)",
-    "paper-removed": "`paper-removed`: the `paper` predictions scored over the removed spots only",
-    "heldout-genes": "`heldout-genes`: as `paper`, trained on 80 % of the genes, scored on the 20 % never seen",
-    "truth": "`truth`: simulated data, scored against the simulator's 2x truth at the new positions",
-    "lost": "`lost`: interior in-tissue spots removed (holes, never edge spots), every method fitted on the rest; PCC over the removed spots only",
-    "lost-truth": "`lost-truth`: simulated data, the simulator's own lost spots predicted and scored against its truth",
-    "lost-truth-counts": "`lost-truth-counts`: as `lost-truth`, against the truth's counts",
-}
-#: protocols of :func:`_pcc_sections`, in page order (the real truth has a section of its own)
-PAGE_PROTOCOLS = ("nested", "paper", "paper-removed", "heldout-genes", "truth", "lost", "lost-truth", "lost-truth-counts")
+
+
+def page_scores() -> dict[str, str]:
+    """The scores with a section of their own, in page order, and their texts (the protocol table's).
+
+    The default protocol's scores first, then the table's order; the real
+    truth has a section of its own (:func:`_realtruth_section`).
+    """
+    from ..tl import PROTOCOLS, SCORES, EvaluateConfig
+
+    default = EvaluateConfig().protocol
+    first = [s.name for s in PROTOCOLS[default].scores]
+    names = list(dict.fromkeys([*first, *SCORES]))
+    return {n: SCORES[n].text for n in names if SCORES[n].text}
 
 
 def format_p(p: float) -> str:
@@ -277,11 +279,11 @@ def _pcc_sections(summary, per_gene, paper_medians) -> list[str]:
     out = []
     present = set(summary["method"])
     methods = registry.order(summary["method"])
-    for protocol in PAGE_PROTOCOLS:
+    for protocol, text in page_scores().items():
         if not (summary["protocol"] == protocol).any():
             continue
         out.append(f"## Median per-gene PCC, {protocol} protocol\n")
-        out.append(PROTOCOL_TEXT[protocol] + ". Mean ± sd over seeds of the per-seed median over genes.\n")
+        out.append(text + ". Mean ± sd over seeds of the per-seed median over genes.\n")
         tab = method_table(summary, protocol, methods)
         if protocol == "paper" and paper_medians:
             tab.insert(1, f"{registry.label(registry.PAPER_METHOD)} *paper*", [f"{paper_medians[d]:.3f}" if d in paper_medians else "" for d in tab["data set"]])

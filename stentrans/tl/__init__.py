@@ -22,6 +22,7 @@ _WHERE = {
     "evaluate": "stentrans.tl._evaluate",
     "EvaluateConfig": "stentrans.tl._evaluate",
     "PROTOCOLS": "stentrans.tl._protocols",
+    "SCORES": "stentrans.tl._protocols",
     "summarize": "stentrans.tl._summary",
     "add_ceiling_fraction": "stentrans.tl._summary",
     # spatial patterns (paper Fig. 4)

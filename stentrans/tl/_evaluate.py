@@ -27,7 +27,7 @@ from .._errors import InputError, naming_file
 from ..grid import source_of
 from ..metrics import pcc
 from ..models import registry
-from ._protocols import CEILING, PROTOCOLS, SCORE_ORDER, ProtocolData, Spec, as_protocols, resolve
+from ._protocols import CEILING, NEEDS, PROTOCOLS, SCORE_ORDER, ProtocolData, Spec, as_protocols, resolve
 
 log = logging.getLogger("stentrans.evaluate")
 
@@ -39,7 +39,10 @@ PER_GENE_COLUMNS = ["gene", "method", "protocol", "seed", "pcc", "n_spots"]
 class EvaluateConfig:
     """Settings of an evaluation run (their defaults, written once)."""
 
-    protocol: str = field(default="nested", metadata={"help": f"{', '.join(PROTOCOLS)} (truth: simulated data; realtruth: pseudo-spots of finer data with their --truth), a comma list, or all"})
+    protocol: str = field(
+        default="nested",
+        metadata={"help": f"{', '.join(PROTOCOLS)}; a comma list, or all (those the data allow). " + "; ".join(f"{n} needs {NEEDS[p.needs]}" for n, p in PROTOCOLS.items() if p.needs)},
+    )
     seeds: int = field(default=3, metadata={"help": "number of seeds (0 .. N-1)"})
     heldout_fraction: float = field(default=0.2, metadata={"help": "fraction of the genes held out of training in heldout-genes"})
 

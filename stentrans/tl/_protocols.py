@@ -89,9 +89,14 @@ One :class:`Protocol` entry says
     the simulator's lost spots inside the tissue, against its truth
     (``lost-truth``, ``lost-truth-counts``).
 
-A new protocol is one entry of :data:`PROTOCOLS` (and, for a new kind of
-data, position or truth, one branch of :class:`ProtocolData`; data drawn per
-seed may instead name a ``resolver``).
+A new protocol is one entry of :data:`PROTOCOLS`, its scores with their
+figure ``label`` and results-page ``text`` (and, for a new kind of data,
+position or truth, one branch of :class:`ProtocolData`; data drawn per seed
+may instead name a ``resolver``), plus its name in the workflow schema's
+``protocol`` enum when it needs only the measured spots
+(``tests/test_workflow.py`` checks the two agree). The figures, the results
+page, the command line's help and the workflow read everything else from
+here.
 """
 
 from __future__ import annotations
@@ -122,6 +127,10 @@ class Score:
     name: str
     subset: str = "all"
     truth: str = "G"
+    #: panel title in the figures (pl.pcc_boxplots) and column name on the results page
+    label: str = ""
+    #: what the score is, in one sentence on the results page (report.page; empty: no section of its own)
+    text: str = ""
     optional: bool = False
     transform: str | None = None
     #: the score's own data and positions (None: the protocol's)
@@ -166,10 +175,45 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
-        Protocol("paper", train="G", given="DG", positions="M", scores=(Score("paper"), Score("paper-removed", "removed"))),
-        Protocol("nested", train="DG", given="DG", positions="M", scores=(Score("nested", "removed"),)),
-        Protocol("heldout-genes", train="G", given="DG", positions="M", genes="heldout", scores=(Score("heldout-genes"), Score("heldout-genes-removed", "removed"))),
-        Protocol("truth", train="G", given="G", positions="fine", needs="simulation", scores=(Score("truth", truth="mean"), Score("truth-counts", truth="counts", optional=True))),
+        Protocol(
+            "paper",
+            train="G",
+            given="DG",
+            positions="M",
+            scores=(
+                Score("paper", label="paper (all spots)", text="`paper`: the authors' protocol; train on (D(G), G) of all genes, predict G, PCC over all in-tissue spots (the model trained on these values)"),
+                Score("paper-removed", "removed", label="paper (removed spots)", text="`paper-removed`: the `paper` predictions scored over the removed spots only"),
+            ),
+        ),
+        Protocol(
+            "nested",
+            train="DG",
+            given="DG",
+            positions="M",
+            scores=(Score("nested", "removed", label="nested (removed spots)", text="`nested`: the model sees only the down-sampled data D(G) and predicts the spots D removed; PCC over those spots only (what a user gets)"),),
+        ),
+        Protocol(
+            "heldout-genes",
+            train="G",
+            given="DG",
+            positions="M",
+            genes="heldout",
+            scores=(
+                Score("heldout-genes", label="held-out genes (all spots)", text="`heldout-genes`: as `paper`, trained on 80 % of the genes, scored on the 20 % never seen"),
+                Score("heldout-genes-removed", "removed", label="held-out genes (removed spots)"),
+            ),
+        ),
+        Protocol(
+            "truth",
+            train="G",
+            given="G",
+            positions="fine",
+            needs="simulation",
+            scores=(
+                Score("truth", truth="mean", label="2x truth (mean)", text="`truth`: simulated data, scored against the simulator's 2x truth at the new positions"),
+                Score("truth-counts", truth="counts", optional=True, label="2x truth (counts)"),
+            ),
+        ),
         Protocol(
             "realtruth",
             train="G",
@@ -177,10 +221,11 @@ PROTOCOLS: dict[str, Protocol] = {
             positions="new",
             genes="detected",
             needs="finer",
+            # the real truth has a section of its own on the results page (report.page), hence no texts
             scores=(
-                Score("realtruth", truth="counts", references=(CEILING,)),
-                Score("realtruth-log", truth="counts", transform="lognorm", references=(CEILING,)),
-                Score("realtruth-denoise", truth="B", train="A", given="A", positions="measured", references=(RAW_HALF,), fit_settings=OWN_ESTIMATE),
+                Score("realtruth", truth="counts", references=(CEILING,), label="real 2x truth (counts)"),
+                Score("realtruth-log", truth="counts", transform="lognorm", references=(CEILING,), label="real 2x truth (log)"),
+                Score("realtruth-denoise", truth="B", train="A", given="A", positions="measured", references=(RAW_HALF,), fit_settings=OWN_ESTIMATE, label="real truth, denoising (measured spots)"),
             ),
         ),
         Protocol(
@@ -188,7 +233,11 @@ PROTOCOLS: dict[str, Protocol] = {
             train="holes",
             given="holes",
             positions="holes",
-            scores=(Score("lost"), Score("lost-truth", truth="mean", optional=True), Score("lost-truth-counts", truth="counts", optional=True)),
+            scores=(
+                Score("lost", label="lost spots (holes)", text="`lost`: interior in-tissue spots removed (holes, never edge spots), every method fitted on the rest; PCC over the removed spots only"),
+                Score("lost-truth", truth="mean", optional=True, label="lost spots vs 2x truth (mean)", text="`lost-truth`: simulated data, the simulator's own lost spots predicted and scored against its truth"),
+                Score("lost-truth-counts", truth="counts", optional=True, label="lost spots vs 2x truth (counts)", text="`lost-truth-counts`: as `lost-truth`, against the truth's counts"),
+            ),
             resolver="stentrans.tl._lost_protocol:resolve",
         ),
     )
@@ -208,6 +257,8 @@ TRANSFORMS = {"lognorm": _lognorm}
 SCORE_NAMES = {name: tuple(s.name for s in p.scores) for name, p in PROTOCOLS.items()}
 #: every score name, in protocol order (the tables' row order)
 SCORE_ORDER = tuple(n for names in SCORE_NAMES.values() for n in names)
+#: every score by name, in protocol order: what the figures (labels) and the results page (texts) read
+SCORES: dict[str, Score] = {s.name: s for p in PROTOCOLS.values() for s in p.scores}
 
 
 #: what a protocol's ``needs`` asks of the data, as errors say it
