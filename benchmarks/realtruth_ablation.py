@@ -74,7 +74,7 @@ def main(argv=None) -> int:
             methods = ["robust", "linear"] if not settings else ["robust"]
             res = tl.evaluate(a, protocol="realtruth", methods=methods, seeds=[0], truth=truth, genes=genes, progress=False, settings={"robust": settings}, device="cpu")
             s = res["summary"].set_index(["protocol", "method"])["mean"]
-            fit = tl.train(a[:, genes].copy(), "robust", progress=False, device="cpu", **settings)
+            fit = tl.train(a[:, genes].copy(), method="robust", progress=False, device="cpu", **settings)
             sel = fit.provenance().get("selection") or []
             row = {
                 "set": name, "lattice": c["lattice"], "spacing": c["spacing"], "spots": c["n_spots"], "counts_per_spot": c["median_counts_per_spot"], "variant": variant,

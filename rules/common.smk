@@ -4,6 +4,7 @@ import os
 import re
 
 import pandas as pd
+import yaml
 from snakemake.utils import validate
 
 # envs/*.yaml install this checkout's package: pip -e ${STENTRANS_CHECKOUT}
@@ -27,6 +28,18 @@ def _read_samples(path):
 
 
 samples = _read_samples(config["samples"])
+
+
+def _schema_enum(name):
+    """A list of the config schema's definitions (it mirrors the method registry; tests/test_workflow.py checks it)."""
+    with open(os.path.join(workflow.basedir, "schemas", "config.schema.yaml")) as fh:
+        return yaml.safe_load(fh)["definitions"][name]["enum"]
+
+
+# network methods enhance with the pretrain rule's checkpoint; the others are
+# fitted in the enhance job. Derived, not set by users: the report reads it.
+NETWORK_METHODS = _schema_enum("network_method")
+config["enhance"]["pretrained"] = config["enhance"]["method"] in NETWORK_METHODS
 SAMPLES = samples.index[samples["enabled"]].tolist()
 if not SAMPLES:
     raise ValueError(f"{config['samples']}: no enabled sample")
@@ -212,7 +225,7 @@ def binning_settings(wildcards):
 
 
 def enhance_inputs(wildcards):
-    """The paper variant enhances with the pretrain rule's checkpoint; robust fits in the job.
+    """A network method enhances with the pretrain rule's checkpoint; the others are fitted in the job.
 
     The lattice mapping of the grid rule is checked against the enhanced spots.
     """
@@ -220,7 +233,7 @@ def enhance_inputs(wildcards):
         "data": result("qc", wildcards.sample),
         "grid": result("grid", wildcards.sample),
     }
-    if config["enhance"]["variant"] == "paper":
+    if config["enhance"]["pretrained"]:
         out["model"] = result("model", wildcards.sample)
     return out
 

@@ -1,4 +1,4 @@
-"""Rule enhance: 2x enhancement of every gene (robust variant, or the pretrained paper network)."""
+"""Rule enhance: 2x enhancement of every gene with enhance.method (a network method from the pretrain rule's checkpoint)."""
 
 import json
 
@@ -11,11 +11,8 @@ def main(snakemake, log):
 
     p = snakemake.params
     adata = stentrans.read(snakemake.input.data)
-    if p.variant == "paper":
-        kw = {"model": snakemake.input.model}
-    else:
-        kw = {"method": "robust+net" if p.robust_net else "robust", "seed": p.seed}
-    st = enhance_to(adata, snakemake.output[0], chunk=p.chunk, device=p.device, fill_lost=p.fill_lost, **kw)
+    model = snakemake.input.get("model")  # network methods: the pretrain rule's checkpoint
+    st = enhance_to(adata, snakemake.output[0], method=p.method, model=model, seed=p.seed, chunk=p.chunk, device=p.device, fill_lost=p.fill_lost)
     mapping = json.loads(open(snakemake.input.grid).read())
     if (st["n_measured"], st["n_imputed"]) != (mapping["n_measured"], mapping["n_new"]):
         raise RuntimeError(f"{st['path']}: {st['n_measured']} + {st['n_imputed']} spots, but the lattice mapping {snakemake.input.grid} has {mapping['n_measured']} + {mapping['n_new']}")

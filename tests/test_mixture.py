@@ -110,7 +110,7 @@ def test_enhanced_anndata_records_both_members(tmp_path):
     a = st.pp.qc(st.datasets.simulate("hex", n_genes=30, seed=1, size="st"))
     st.tl.enhance(a, progress=False).write_h5ad(tmp_path / "e.h5ad")
     u = ad.read_h5ad(tmp_path / "e.h5ad").uns["stentrans"]
-    assert u["variant"] == "robust" and u["robust_config"]["scale"] == "norm+counts" and "z-score" in u["combine"]
+    assert u["method"] == "robust" and u["robust_config"]["scale"] == "norm+counts" and "z-score" in u["combine"]
     members = [u["members"][k] for k in sorted(u["members"], key=int)]
     assert [m["robust_config"]["scale"] for m in members] == ["norm", "counts"]
     # each member resolved its own rank and bandwidth

@@ -379,7 +379,7 @@ def test_new_terms_control_counts_seeds_and_linear_interpolation(tmp_path):
     a = simulate("square", n_genes=30, seed=1, size="st")
     gmt = tmp_path / "planted.gmt"
     write_program_gmt(a, gmt)
-    enh = stentrans.tl.enhance(a, stentrans.tl.train(a, "robust", seed=0, progress=False), progress=False)
+    enh = stentrans.tl.enhance(a, model=stentrans.tl.train(a, method="robust", seed=0, progress=False), progress=False)
     assert enh.uns["stentrans"]["seed"] == 0  # the model's seed, at the top of the provenance
     controls = stentrans.tl.control_enhancements(a, "robust", [1, 2], control="linear")
     assert [s for s, _ in controls["enhanced"]] == [1, 2] and [s for s, _ in controls["linear"]] == [0]

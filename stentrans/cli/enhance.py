@@ -19,7 +19,6 @@ from ..models import registry
 from ..models.paper.config import ModelConfig, TrainConfig
 from ..models.robust.config import RobustConfig
 from ..tl import EnhanceConfig
-from ..tl._train import VARIANT_ALIASES, method_name
 from ._args import add_config_args, config_from_args
 from ._common import add_input_args, load_input
 
@@ -27,6 +26,20 @@ log = logging.getLogger("stentrans.enhance")
 
 #: config dataclasses (and their flag prefix) of each kind of method; the seed is --seed for all
 _CONFIGS = {"network": ((ModelConfig, ""), (TrainConfig, "")), "robust": ((RobustConfig, "robust-"),)}
+#: ``--variant`` (before the method registry): its values that are not registry names
+_VARIANT_ALIASES = {"paper": registry.PAPER_METHOD}
+
+
+def _method(args, default: str) -> str:
+    """The registry name of ``--method`` (or of the older ``--variant``, which warns); ``default`` when neither is given."""
+    variant = getattr(args, "variant", None)
+    if variant is not None:
+        alias = _VARIANT_ALIASES.get(variant, variant)
+        if args.method is not None and args.method != alias:
+            raise InputError(None, "--variant", f"{variant!r} contradicts --method {args.method}; give only --method")
+        log.warning("--variant is the older name of --method: use --method %s", alias)
+        return registry.get(alias).name
+    return registry.get(args.method or default).name
 
 
 def _add_model_args(p) -> None:
@@ -35,13 +48,14 @@ def _add_model_args(p) -> None:
     add_config_args(g, TrainConfig)
     g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     g.add_argument(
-        "--variant",
+        "--method",
         default=None,
-        choices=[*VARIANT_ALIASES, *registry.METHODS],
-        help=f"method (registry name; {', '.join(f'{k} = {v}' for k, v in VARIANT_ALIASES.items())}). {registry.DEFAULT_METHOD}: beats interpolation on spots never seen "
+        choices=list(registry.METHODS),
+        help=f"a method of the registry. {registry.DEFAULT_METHOD}: beats interpolation on spots never seen "
         f"(default of `enhance` without --model; README); {registry.PAPER_METHOD}: the paper-faithful network (default of `train`, the one that writes a checkpoint, and with --model)",
     )
-    add_config_args(p, RobustConfig, prefix="robust-", skip=("seed",), title="robust variant (--variant robust)")
+    g.add_argument("--variant", default=None, choices=[*_VARIANT_ALIASES, *registry.METHODS], help=f"older name of --method (warns); paper = {registry.PAPER_METHOD}")
+    add_config_args(p, RobustConfig, prefix="robust-", skip=("seed",), title="robust method (--method robust)")
     add_input_args(p)
 
 
@@ -62,11 +76,11 @@ def _settings(args, method: str) -> dict:
 def _cmd_train(args) -> int:
     from .. import tl
 
-    method = method_name(variant=args.variant or registry.PAPER_METHOD)
+    method = _method(args, registry.PAPER_METHOD)
     if _kind(method) != "network":
-        raise InputError(args.output, "variant", f"{args.variant!r}: only the paper variant writes a checkpoint; use `stentrans enhance --variant {args.variant}`")
+        raise InputError(args.output, "--method", f"{method!r}: only network methods ({', '.join(registry.names('network'))}) write a checkpoint; use `stentrans enhance --method {method}`")
     adata = load_input(args)
-    fitted = tl.train(adata, method, seed=args.seed, device=args.device, checkpoint=args.output, resume=args.resume, **_settings(args, method))
+    fitted = tl.train(adata, method=method, seed=args.seed, device=args.device, checkpoint=args.output, resume=args.resume, **_settings(args, method))
     log.info("trained %d epochs in %.1f s, final loss %.5g -> %s", fitted.epochs_run, fitted.seconds, fitted.final_loss, args.output)
     return 0
 
@@ -92,13 +106,14 @@ def _cmd_enhance(args) -> int:
     from ..run import OUTPUT_SUFFIXES, enhance_to
 
     check_output(args.output, OUTPUT_SUFFIXES, "--output")  # before any work
-    method = method_name(variant=args.variant or (registry.PAPER_METHOD if args.model else None))
+    method = _method(args, registry.PAPER_METHOD if args.model else registry.DEFAULT_METHOD)
+    network = ", ".join(registry.names("network"))
+    if args.save_model and _kind(method) != "network":
+        raise InputError(args.save_model, "--method", f"{method!r}: --save-model keeps the checkpoint of a network method ({network}); add --method {registry.PAPER_METHOD}")
+    if args.model and _kind(method) != "network":
+        raise InputError(args.model, "--method", f"{method!r}: --model takes the checkpoint of a network method ({network})")
     given = _given_lost(args)  # syntax errors before reading the input
     adata = load_input(args)
-    if args.save_model and _kind(method) != "network":
-        raise InputError(args.save_model, "variant", f"{args.variant or method!r}: --save-model keeps a paper-variant checkpoint; add --variant paper")
-    if args.model and _kind(method) != "network":
-        raise InputError(args.model, "variant", f"{args.variant!r}: --model takes a paper-variant checkpoint")
     enhance_to(
         adata,
         args.output,
@@ -124,7 +139,7 @@ def register_cli(sub) -> None:
     _add_model_args(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("enhance", help=f"enhance resolution 2x; {registry.DEFAULT_METHOD} variant by default, or the paper network from --model / --variant paper")
+    p = sub.add_parser("enhance", help=f"enhance resolution 2x; the {registry.DEFAULT_METHOD} method by default, or the paper network from --model / --method {registry.PAPER_METHOD}")
     p.add_argument("-o", "--output", required=True, help="enhanced .h5ad, or SpatialData when it ends in .zarr")
     p.add_argument("--model", help="checkpoint from `stentrans train`")
     p.add_argument("--save-model", help="where to keep the checkpoint when training here")

@@ -19,8 +19,6 @@ __all__ = ["gene_panels", "enhanced_genes", "spot_tiles", "top_variance_genes"]
 #: spots 1 (square) or 2 (hex) units apart, so that ``x`` equals ``array_col``
 #: on both lattices (hex neighbours sit two columns apart)
 _SPACING = {"square": 1.0, "hex": 2.0}
-#: registry method of an older enhanced AnnData's ``uns["stentrans"]["variant"]``
-_VARIANT_METHOD = {"paper": "stentrans"}
 
 
 def spot_tiles(array_row, array_col, lattice: str, step: float = 1.0) -> np.ndarray:
@@ -228,7 +226,7 @@ def enhanced_genes(measured, enhanced, *, genes=None, n_genes: int = 4, title: s
                 ax.set_title(f"{gene}\n{label} ({a.n_obs} spots)" if i == 0 else f"{label} ({a.n_obs} spots)")
         if title is None:
             st = enhanced.uns.get("stentrans", {})
-            method = str(st.get("method") or _VARIANT_METHOD.get(str(st.get("variant")), st.get("variant", "stentrans")))
+            method = str(st.get("method", "?"))
             title = f"measured vs {method_label(method)} 2x enhanced ({lattice} lattice)"
             title = f"{dataset}: {title}" if dataset else title
         fig.suptitle(title)

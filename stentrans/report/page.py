@@ -233,7 +233,7 @@ def claims(summary, per_gene, ablation, patterns, paper_medians, paper_new_terms
             if np.isfinite(rb):
                 t = paired_test(per_gene[per_gene["dataset"] == ds], "nested", "robust", bm_n) if per_gene is not None else None
                 tt = f", paired Wilcoxon across {t['n']} genes p {format_p(t['p'])}, better on {100 * t['frac_better']:.0f} % of genes" if t else ""
-                line += f" The robust variant: {rb:.3f} ({'beats' if rb > bv_n else 'does not beat'} {lab(bm_n)}{tt})."
+                line += f" The robust method: {rb:.3f} ({'beats' if rb > bv_n else 'does not beat'} {lab(bm_n)}{tt})."
             lines.append(line)
         st_h = mean_of(summary, ds, "heldout-genes", "stentrans")
         bm_h, bv_h = best_baseline(summary, ds, "heldout-genes")

@@ -110,12 +110,12 @@ def enhance_to(
     if model is None:
         model = tl.train(adata, method=method, seed=seed, device=device, checkpoint=checkpoint, resume=bool(resume and checkpoint is not None), progress=progress, **(settings or {}))
     if is_spatialdata_path(path):  # SpatialData: built in memory, written atomically
-        enh = tl.enhance(adata, model, chunk=chunk, device=device, fill_lost=fill_lost, progress=progress)
+        enh = tl.enhance(adata, model=model, method=method, chunk=chunk, device=device, fill_lost=fill_lost, progress=progress)
         write_spatialdata(enh, path)
         st = enh.uns["stentrans"]
         n_genes = enh.n_vars
     else:  # .h5ad, streamed to the file
-        chunks = tl.enhance_chunks(adata, model, chunk=chunk, device=device, fill_lost=fill_lost, progress=progress)
+        chunks = tl.enhance_chunks(adata, model=model, method=method, chunk=chunk, device=device, fill_lost=fill_lost, progress=progress)
         _stream_h5ad(chunks, path)
         st = chunks.skeleton.uns["stentrans"]
         n_genes = chunks.n_genes

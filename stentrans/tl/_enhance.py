@@ -51,7 +51,9 @@ def _fitted(adata, model, method, *, genes, layer, device, settings, checkpoint,
     if isinstance(model, (str, Path)) and not (isinstance(model, str) and model in registry.METHODS):
         from ..models.paper.enhancer import PaperFitted
 
-        return PaperFitted.load(model, device=device)
+        # a checkpoint of a network method: the one named, else the paper's
+        name = method if method is not None and registry.get(method).kind == "network" else registry.PAPER_METHOD
+        return PaperFitted.load(model, device=device, method=name)
     if model is not None and not isinstance(model, str):
         raise InputError(None, "model", f"a {type(model).__name__}: give a fitted model (tl.train), a method name or a checkpoint path")
     from ._train import train
@@ -94,8 +96,8 @@ class EnhancedChunks:
 
 def enhance_chunks(
     adata,
-    model=None,
     *,
+    model=None,
     method: str | None = None,
     genes=None,
     layer: str | None = None,
@@ -151,8 +153,8 @@ def enhance_chunks(
 
 def enhance(
     adata,
-    model=None,
     *,
+    model=None,
     method: str | None = None,
     genes=None,
     layer: str | None = None,
@@ -213,7 +215,7 @@ def enhance(
     file when ``adata`` knows it (``uns["stentrans"]["source"]``).
     """
     chunks = enhance_chunks(
-        adata, model, method=method, genes=genes, layer=layer, chunk=chunk, device=device, settings=settings, checkpoint=checkpoint, progress=progress, clip_negative=clip_negative, fill_lost=fill_lost
+        adata, model=model, method=method, genes=genes, layer=layer, chunk=chunk, device=device, settings=settings, checkpoint=checkpoint, progress=progress, clip_negative=clip_negative, fill_lost=fill_lost
     )
     out = chunks.skeleton
     X = np.empty((out.n_obs, chunks.n_genes), dtype=np.float32)

@@ -54,9 +54,9 @@ def control_enhancements(adata, method: str, seeds, *, control: str | None = "li
     out = {"enhanced": []}
     for s in seeds:
         model = train(adata, method=method, seed=int(s), device=device, progress=False, **settings)
-        out["enhanced"].append((int(s), enhance(adata, model, device=device, progress=False)))
+        out["enhanced"].append((int(s), enhance(adata, model=model, device=device, progress=False)))
     if control and control != "none":
-        out[control] = [(0, enhance(adata, train(adata, method=control, device=device, progress=False), device=device, progress=False))]
+        out[control] = [(0, enhance(adata, model=train(adata, method=control, device=device, progress=False), device=device, progress=False))]
     return out
 
 
