@@ -65,7 +65,7 @@ def prepare_case(points, c: dict) -> dict:
     from stentrans.lattice import enhanced_mask
     from stentrans.models import registry
     from stentrans.pseudospots import pseudospots
-    from stentrans.tl._realtruth import FinerTruth
+    from stentrans.tl import FinerTruth
 
     spots, truth = pseudospots(points, c["lattice"], c["spacing"], truth=True)
     a = pp.qc(spots)

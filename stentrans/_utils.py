@@ -108,7 +108,7 @@ def ordered(values, order) -> list:
     return sorted(seen, key=lambda v: (rank.get(v, len(rank)), seen.index(v)))
 
 
-def check_output(path, suffixes=(".h5ad",), field: str = "output", *, folder: bool = False) -> Path:
+def check_output(path, *, suffixes=(".h5ad",), field: str = "output", folder: bool = False) -> Path:
     """``path`` as a :class:`~pathlib.Path` once it is known to be writable; else an :class:`InputError`.
 
     Called before any work, so a mistake in the output costs nothing and
@@ -189,7 +189,7 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def setup_logging(logfile: str | os.PathLike | None = None, level=logging.INFO) -> None:
+def setup_logging(logfile: str | os.PathLike | None = None, *, level=logging.INFO) -> None:
     """Log to stderr and, when given, to ``logfile`` (the Snakemake rule's log)."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if logfile:

@@ -298,10 +298,10 @@ def test_spot_polygons_tile():
     for j in (1, 2):
         d = np.linalg.norm(polys[0][:, None] - polys[j][None], axis=-1)
         assert (d < 1e-9).sum() == 2
-    sq = pl.spot_tiles(np.array([0, 0]), np.array([0, 1]), "square", 1.0)
+    sq = pl.spot_tiles(np.array([0, 0]), np.array([0, 1]), "square", step=1.0)
     d = np.linalg.norm(sq[0][:, None] - sq[1][None], axis=-1)
     assert (d < 1e-9).sum() == 2
-    half = pl.spot_tiles(np.array([0.0]), np.array([0.0]), "hex", 0.5)
+    half = pl.spot_tiles(np.array([0.0]), np.array([0.0]), "hex", step=0.5)
     assert np.linalg.norm(half[0], axis=1).max() == pytest.approx(1 / math.sqrt(3))
 
 

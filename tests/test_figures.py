@@ -52,7 +52,7 @@ def test_spot_tiles_are_the_old_tiles(section):
     lat = gd.grid.lattice
     for grid, mask in ((gd.grid, gd.mask), (gd.grid.up(), enhanced_mask(gd.mask, lat))):
         r, c = grid.coords(*np.nonzero(mask))
-        new = pl.spot_tiles(r, c, lat, grid.step)
+        new = pl.spot_tiles(r, c, lat, step=grid.step)
         np.testing.assert_allclose(new, _old_tiles(r, c, lat, grid.step), rtol=0, atol=1e-12)
         assert np.array_equal(new, _old_tiles(r, c, lat, grid.step))  # in fact bit for bit
 

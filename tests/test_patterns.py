@@ -116,7 +116,7 @@ def test_pair_families_by_overlap_and_maps(square):
     assert np.allclose(pairs["jaccard"], 1)
     ro = family_representative(a, fo)
     re_ = family_representative(a, fe)
-    pairs2 = pair_families(fo, fe, ro, re_)
+    pairs2 = pair_families(fo, fe, rep_orig=ro, rep_enh=re_)
     assert np.allclose(pairs2["correlation"], 1) and dict(zip(pairs2["family_original"], pairs2["family_enhanced"])) == {1: 3, 2: 1, 3: 2}
     one = pair_families(fo, fe[fe["family"] == 1])  # unequal numbers: leftovers unpaired
     assert one["family_enhanced"].isna().sum() == 2 and one["family_enhanced"].notna().sum() == 1
@@ -179,7 +179,7 @@ def test_new_terms_only_in_enhanced():
         ]
     )
     pairs = pd.DataFrame({"family_original": pd.array([1, 2], dtype="Int64"), "family_enhanced": pd.array([1, 2], dtype="Int64")})
-    nt = new_terms(eo, ee, pairs)
+    nt = new_terms(eo, ee, pairs=pairs)
     overall = nt[nt["scope"] == "overall"]
     assert overall["term"].tolist() == ["B"] and overall["adj_p_original"].iloc[0] == 0.2
     paired = nt[nt["scope"] == "paired"]
@@ -198,7 +198,7 @@ def test_plots_hex_and_square(hexa, tmp_path):
 
     a, r = hexa
     e = fake_enhanced(a[:, list(r.index[:3])].copy())
-    fig = pl.ranked_genes(a, r, e, sepal_scores(e), n=2)
+    fig = pl.ranked_genes(a, r, enhanced=e, ranking_enhanced=sepal_scores(e), n=2)
     polys = [c for ax in fig.axes for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(polys) == 4
     hexagon = polys[0].get_paths()[0].vertices
@@ -208,7 +208,7 @@ def test_plots_hex_and_square(hexa, tmp_path):
     side_e = np.linalg.norm(polys[1].get_paths()[0].vertices[1] - polys[1].get_paths()[0].vertices[0])
     assert side_e == pytest.approx(side / 2, rel=1e-6)  # enhanced spots: half spacing
     fam = pattern_families(a, r, top=30)
-    fig = pl.family_summary(fam, fam, save=tmp_path / "fig4c")
+    fig = pl.family_summary(fam, fam_enh=fam, save=tmp_path / "fig4c")
     nt = pd.DataFrame({"scope": ["paired"] * 2, "family_enhanced": pd.array([1, 2], dtype="Int64"), "family_original": pd.array([1, 2], dtype="Int64"), "term": ["x (GO:1)", "y (GO:2)"], "adj_p": [1e-3, 1e-2], "adj_p_original": [0.5, 0.9], "overlap": ["1/2", "1/2"], "genes": ["A", "B"]})
     pl.new_terms(nt, save=tmp_path / "fig4d")
     pl.new_terms(nt.iloc[0:0], save=tmp_path / "empty")

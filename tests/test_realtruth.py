@@ -199,7 +199,7 @@ def test_realtruth_table_and_ceiling_fraction():
             for m, v in methods.items():
                 for g in range(3):
                     rows.append({"dataset": ds, "gene": f"g{g}", "method": m, "protocol": protocol, "seed": 0, "pcc": v + 0.01 * (g - 1), "n_spots": 40})
-    s = summarize(pd.DataFrame(rows), ("realtruth", "realtruth-log", "realtruth-denoise"))
+    s = summarize(pd.DataFrame(rows), protocol_order=("realtruth", "realtruth-log", "realtruth-denoise"))
     assert len(s) == 2 * 7  # only the pairs scored
     f = add_ceiling_fraction(s).set_index(["dataset", "protocol", "method"])["fraction_of_ceiling"]
     assert f[("a", "realtruth", "linear")] == pytest.approx(0.5) and f[("b", "realtruth", "nn")] == pytest.approx(0.25)

@@ -105,7 +105,7 @@ def _cmd_enhance(args) -> int:
     from .._utils import check_output
     from ..run import OUTPUT_SUFFIXES, enhance_to
 
-    check_output(args.output, OUTPUT_SUFFIXES, "--output")  # before any work
+    check_output(args.output, suffixes=OUTPUT_SUFFIXES, field="--output")  # before any work
     method = _method(args, registry.PAPER_METHOD if args.model else registry.DEFAULT_METHOD)
     network = ", ".join(registry.names("network"))
     if args.save_model and _kind(method) != "network":

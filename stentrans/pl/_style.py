@@ -73,7 +73,7 @@ def protocol_order(values) -> list:
     return ordered(values, _protocol_labels())
 
 
-def save_figure(fig, out_prefix, formats=("png", "pdf"), dpi: int = 300, rc: dict | None = None) -> list[Path]:
+def save_figure(fig, out_prefix, *, formats=("png", "pdf"), dpi: int = 300, rc: dict | None = None) -> list[Path]:
     """Write ``fig`` as ``out_prefix.png`` and ``.pdf`` (atomic: temp file + rename).
 
     A ``.png``/``.pdf`` suffix of ``out_prefix`` is dropped. ``rc``:

@@ -35,7 +35,7 @@ def _prov(adata) -> dict:
     return st
 
 
-def filter_spots(adata, min_counts: float = _QC.min_counts, copy: bool = False):
+def filter_spots(adata, *, min_counts: float = _QC.min_counts, copy: bool = False):
     """Drop spots with fewer than ``min_counts`` total counts.
 
     As :func:`scanpy.pp.filter_cells`: in place (``copy=False``, returns None)
@@ -57,7 +57,7 @@ def filter_spots(adata, min_counts: float = _QC.min_counts, copy: bool = False):
     return adata if copy else None
 
 
-def filter_genes(adata, min_spot_fraction: float = _QC.min_spot_fraction, min_spots: int | None = _QC.min_spots, copy: bool = False):
+def filter_genes(adata, *, min_spot_fraction: float = _QC.min_spot_fraction, min_spots: int | None = _QC.min_spots, copy: bool = False):
     """Keep genes detected (count > 0) in *more than* ``min_spot_fraction`` of spots.
 
     0.1 as the authors' code (6,472 genes on the melanoma data).
@@ -94,6 +94,7 @@ def filter_genes(adata, min_spot_fraction: float = _QC.min_spot_fraction, min_sp
 
 def qc(
     adata,
+    *,
     min_counts: float = _QC.min_counts,
     min_spot_fraction: float = _QC.min_spot_fraction,
     min_spots: int | None = _QC.min_spots,

@@ -93,7 +93,7 @@ def enhance_to(
     from ..models.base import Fitted
     from ..spatialdata import is_spatialdata_path, write_spatialdata
 
-    path = check_output(path, OUTPUT_SUFFIXES)
+    path = check_output(path, suffixes=OUTPUT_SUFFIXES)
     defaults = tl.EnhanceConfig()
     chunk = defaults.chunk if chunk is None else int(chunk)
     fill_lost = defaults.fill_lost if fill_lost is None else fill_lost

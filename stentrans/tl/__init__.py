@@ -22,6 +22,8 @@ _WHERE = {
     "evaluate": "stentrans.tl._evaluate",
     "EvaluateConfig": "stentrans.tl._evaluate",
     "PROTOCOLS": "stentrans.tl._protocols",
+    "ProtocolData": "stentrans.tl._protocols",
+    "FinerTruth": "stentrans.tl._realtruth",
     "SCORES": "stentrans.tl._protocols",
     "summarize": "stentrans.tl._summary",
     "add_ceiling_fraction": "stentrans.tl._summary",

@@ -75,7 +75,7 @@ def _to_query(genes, species: str) -> list[str]:
     return [str(g).upper() for g in genes]
 
 
-def enrich_families(families, gmt, background, species: str = _P.species, cutoff: float = _P.cutoff) -> pd.DataFrame:
+def enrich_families(families, gmt, background, *, species: str = _P.species, cutoff: float = _P.cutoff) -> pd.DataFrame:
     """GO enrichment of every family with :func:`gseapy.enrich` (hypergeometric).
 
     Parameters
@@ -148,7 +148,7 @@ def enrich_families(families, gmt, background, species: str = _P.species, cutoff
     return out
 
 
-def new_terms(enr_orig: pd.DataFrame, enr_enh: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
+def new_terms(enr_orig: pd.DataFrame, enr_enh: pd.DataFrame, *, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
     """GO terms significant only after enhancement.
 
     * ``scope="overall"``: significant in some enhanced family and in no

@@ -13,7 +13,7 @@ from ..models import registry
 __all__ = ["summarize", "add_ceiling_fraction"]
 
 
-def summarize(per_gene: pd.DataFrame, protocol_order=()) -> pd.DataFrame:
+def summarize(per_gene: pd.DataFrame, *, protocol_order=()) -> pd.DataFrame:
     """Median PCC per method, protocol and seed; mean and sd of the medians over seeds.
 
     Columns: (``dataset``,) ``method, protocol, median_seed<k>..., mean, sd,
@@ -53,7 +53,7 @@ def summarize(per_gene: pd.DataFrame, protocol_order=()) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def add_ceiling_fraction(summary: pd.DataFrame, reference: str = "ceiling") -> pd.DataFrame:
+def add_ceiling_fraction(summary: pd.DataFrame, *, reference: str = "ceiling") -> pd.DataFrame:
     """``summary`` with a column ``fraction_of_ceiling``: each row's ``mean`` over the ``mean`` of the ``reference`` row.
 
     The reference row (the noise ceiling's median per seed, averaged over
