@@ -246,10 +246,14 @@ def test_cli_arguments_come_from_the_config_dataclasses():
     assert _settings(args, "robust") == robust
     assert _settings(args, "linear") == {}
     # today's flag names
-    args = p.parse_args(["train", "in.h5ad", "-o", "m.pt", "--no-pos", "--no-res", "--betas", "0.4", "0.5", "--robust-net", "--method", "stentrans", "--crop", "12", "--seed", "3"])
+    args = p.parse_args(["train", "in.h5ad", "-o", "m.pt", "--no-pos", "--no-res", "--betas", "0.4", "0.5", "--method", "stentrans", "--crop", "12", "--seed", "3"])
     s = _settings(args, "stentrans")
     assert (s["use_pos"], s["use_res"], s["betas"], s["crop"], args.seed) == (False, False, (0.4, 0.5), 12, 3)
-    assert _settings(args, "robust")["net"] is True
+    # train writes network checkpoints only: the robust method's options are enhance's
+    with pytest.raises(SystemExit):
+        p.parse_args(["train", "in.h5ad", "-o", "m.pt", "--robust-net"])
+    args = p.parse_args(["enhance", "in.h5ad", "-o", "e.h5ad", "--robust-net", "--robust-no-keep-measured", "--seed", "3"])
+    assert _settings(args, "robust")["net"] is True and _settings(args, "robust")["keep_measured"] is False and args.seed == 3
     method = next(a for a in p._subparsers._group_actions[0].choices["enhance"]._actions if a.dest == "method")
     assert method.choices == list(registry.METHODS)
 

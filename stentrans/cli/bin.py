@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from .._errors import InputError
-from .._utils import atomic_path
+from .._utils import atomic_path, check_output
 from ..read import BinConfig, bin_cells, read_cells
 from ._args import add_config_args, config_from_args
 
@@ -43,6 +43,9 @@ def _cmd_bin_squares(args) -> int:
 
 
 def _cmd_bin(args) -> int:
+    check_output(args.output, field="--output")  # before any work
+    if args.truth is not None:
+        check_output(args.truth, field="--truth")
     if args.bin_size is not None:
         for flag, value in (("--spacing", args.spacing), ("--truth", args.truth), ("--count", args.count), ("--origin", args.origin)):
             if value is not None:

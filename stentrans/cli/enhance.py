@@ -1,8 +1,9 @@
-"""Commands ``train`` (pretraining; writes a checkpoint) and ``enhance`` (2x enhancement to ``.h5ad``).
+"""Commands ``train`` (pretraining; writes a checkpoint) and ``enhance`` (2x enhancement to ``.h5ad`` / ``.zarr``).
 
 The model and training arguments are the fields of the methods' config
 dataclasses (``ModelConfig``, ``TrainConfig``; ``RobustConfig`` with the
-prefix ``--robust-``), so their defaults are written once, there. Lost spots
+prefix ``--robust-``), so their defaults are written once, there; ``enhance
+--help`` groups them by method, the default method first. Lost spots
 (:mod:`stentrans.lost`): ``--fill-lost none|auto|tissue``, or the positions
 themselves with ``--lost 5x10,10x14`` (ST ids) / ``--lost-file FILE``, which
 replace ``--fill-lost``; bad positions are refused before any training.
@@ -42,21 +43,30 @@ def _method(args, default: str) -> str:
     return registry.get(args.method or default).name
 
 
-def _add_model_args(p) -> None:
-    g = p.add_argument_group("model and training (defaults: the authors' code)")
-    add_config_args(g, ModelConfig)
-    add_config_args(g, TrainConfig)
-    g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
-    g.add_argument(
+def _add_method_args(p, *, default: str) -> None:
+    """``--method`` (and its older name ``--variant``), ``--seed`` and ``--device``."""
+    kinds = {k: ", ".join(registry.names(k)) for k in registry.KINDS}
+    p.add_argument(
         "--method",
         default=None,
         choices=list(registry.METHODS),
-        help=f"a method of the registry. {registry.DEFAULT_METHOD}: beats interpolation on spots never seen "
-        f"(default of `enhance` without --model; README); {registry.PAPER_METHOD}: the paper-faithful network (default of `train`, the one that writes a checkpoint, and with --model)",
+        metavar="METHOD",
+        help=f"a method of the registry (default: {default}): the robust method ({kinds['robust']}), "
+        f"network methods ({kinds['network']}; {registry.PAPER_METHOD} is the paper's network) or baselines ({kinds['baseline']})",
     )
-    g.add_argument("--variant", default=None, choices=[*_VARIANT_ALIASES, *registry.METHODS], help=f"older name of --method (warns); paper = {registry.PAPER_METHOD}")
-    add_config_args(p, RobustConfig, prefix="robust-", skip=("seed",), title="robust method (--method robust)")
-    add_input_args(p)
+    p.add_argument("--seed", type=int, default=TrainConfig().seed, help="seed of the fit (initialisation, batch order, self-supervised splits) (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ... (default: %(default)s)")
+
+
+def _add_network_args(g) -> None:
+    """The network methods' model and training settings (the authors' defaults)."""
+    add_config_args(g, ModelConfig)
+    add_config_args(g, TrainConfig, skip=("seed",))
+
+
+def _add_older_names(p) -> None:
+    g = p.add_argument_group("older names")
+    g.add_argument("--variant", default=None, choices=[*_VARIANT_ALIASES, *registry.METHODS], metavar="VARIANT", help=f"older name of --method (warns); paper is {registry.PAPER_METHOD}")
 
 
 def _kind(method: str) -> str:
@@ -75,7 +85,9 @@ def _settings(args, method: str) -> dict:
 
 def _cmd_train(args) -> int:
     from .. import tl
+    from .._utils import check_output
 
+    check_output(args.output, suffixes=("",), field="--output")  # before any work
     method = _method(args, registry.PAPER_METHOD)
     if _kind(method) != "network":
         raise InputError(args.output, "--method", f"{method!r}: only network methods ({', '.join(registry.names('network'))}) write a checkpoint; use `stentrans enhance --method {method}`")
@@ -133,19 +145,39 @@ def _cmd_enhance(args) -> int:
 
 def register_cli(sub) -> None:
     """Add ``train`` and ``enhance``."""
-    p = sub.add_parser("train", help="self-supervised pretraining; writes a checkpoint")
-    p.add_argument("-o", "--output", required=True, help="checkpoint file (.pt)")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT if it exists")
-    _add_model_args(p)
+    p = sub.add_parser(
+        "train",
+        help="self-supervised pretraining of a network method; writes a checkpoint",
+        description=f"Pretrain a network method ({', '.join(registry.names('network'))}) on the input's own genes and write its checkpoint, for `stentrans enhance --model`.",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.pt", help="checkpoint file to write (checked before any work)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint OUTPUT when it exists (an interrupted run picks up where it stopped)")
+    _add_method_args(p, default=registry.PAPER_METHOD)
+    _add_network_args(p.add_argument_group("model and training (defaults: the authors' code)"))
+    add_input_args(p)
+    _add_older_names(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("enhance", help=f"enhance resolution 2x; the {registry.DEFAULT_METHOD} method by default, or the paper network from --model / --method {registry.PAPER_METHOD}")
-    p.add_argument("-o", "--output", required=True, help="enhanced .h5ad, or SpatialData when it ends in .zarr")
-    p.add_argument("--model", help="checkpoint from `stentrans train`")
-    p.add_argument("--save-model", help="where to keep the checkpoint when training here")
-    p.add_argument("--resume", action="store_true")
-    add_config_args(p, EnhanceConfig)
-    p.add_argument("--lost", metavar="IDS", help="lost positions to fill, as ST spot ids XxY (array_col = X, array_row = Y), comma-separated, e.g. 5x10,10x14,15x22; replaces --fill-lost")
-    p.add_argument("--lost-file", metavar="FILE", help="lost positions to fill, one per line: array_row,array_col or an ST id XxY; replaces --fill-lost")
-    _add_model_args(p)
+    robust = ", ".join(registry.names("robust"))
+    p = sub.add_parser(
+        "enhance",
+        help=f"enhance resolution 2x; the {registry.DEFAULT_METHOD} method by default, or the paper network from --model / --method {registry.PAPER_METHOD}",
+        description=f"Fit a method on the input and write every gene on the doubled lattice (measured spots and new ones). The {registry.DEFAULT_METHOD} method is the default "
+        f"(README, which method to use); --method picks another one of the registry, --model enhances with a network's checkpoint from `stentrans train`. "
+        "Each method reads only its own group of options below.",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="enhanced data to write: OUT.h5ad (AnnData) or OUT.zarr (SpatialData); checked before any work")
+    _add_method_args(p, default=f"{registry.DEFAULT_METHOD}; {registry.PAPER_METHOD} with --model")
+    g = p.add_argument_group("enhancement (every method)")
+    add_config_args(g, EnhanceConfig)
+    g.add_argument("--lost", metavar="IDS", help="lost positions to fill, as ST spot ids XxY (array_col = X, array_row = Y), comma-separated, e.g. 5x10,10x14,15x22; replaces --fill-lost")
+    g.add_argument("--lost-file", metavar="FILE", help="lost positions to fill, one per line: array_row,array_col or an ST id XxY; replaces --fill-lost")
+    add_config_args(p, RobustConfig, prefix="robust-", skip=("seed",), title=f"the robust method (the default; --method {robust})")
+    g = p.add_argument_group(f"network methods (--method {registry.PAPER_METHOD} and its ablations, or --model): checkpoint, model and training (defaults: the authors' code)")
+    g.add_argument("--model", metavar="MODEL.pt", help="enhance with this checkpoint of `stentrans train` instead of fitting here")
+    g.add_argument("--save-model", metavar="MODEL.pt", help="keep the checkpoint of the network fitted here at this path")
+    g.add_argument("--resume", action="store_true", help="with --save-model: continue from that checkpoint when it exists (an interrupted fit picks up where it stopped)")
+    _add_network_args(g)
+    add_input_args(p)
+    _add_older_names(p)
     p.set_defaults(func=_cmd_enhance)

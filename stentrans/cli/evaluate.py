@@ -81,6 +81,6 @@ def register_cli(subparsers) -> None:
     add_config_args(p, DISTConfig, prefix="dist-", title="DIST")
     add_config_args(p, NEDIConfig, prefix="nedi-", title="NEDI")
     p.add_argument("--dataset", default=None, help="label of the data set in the tables (default: input file name)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="turn off the progress bars")
     add_input_args(p)
     p.set_defaults(func=_cmd_evaluate)

@@ -24,7 +24,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--enhanced", metavar="ENHANCED.h5ad", help="enhanced AnnData from 'stentrans enhance'")
     p.add_argument("--gmt", metavar="FILE", help="gene sets (GMT), e.g. GO_BP_human_propagated.gmt; without it no enrichment")
     add_config_args(p, PatternsConfig, title="patterns")
-    p.add_argument("-o", "--outdir", required=True, metavar="DIR")
+    p.add_argument("-o", "--outdir", required=True, metavar="DIR", help="folder the tables, summary.json and figures go to (checked before any work)")
     p.set_defaults(func=_cli_run)
 
 

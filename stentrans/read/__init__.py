@@ -178,7 +178,7 @@ def read(path, lattice: str = "auto", counts=None, *, coords=None, snap_tol: flo
         m = path if (path / "matrix.mtx.gz").exists() or (path / "matrix.mtx").exists() else _matrix_source(outs)
         pf = _positions_file(outs)
         if m is None:
-            raise InputError(outs, "filtered_feature_bc_matrix", "no count matrix (positions without counts): expected filtered_feature_bc_matrix.h5 or filtered_feature_bc_matrix/; pass counts= a matrix")
+            raise InputError(outs, "filtered_feature_bc_matrix", "no count matrix (positions without counts): expected filtered_feature_bc_matrix.h5 or filtered_feature_bc_matrix/; give the count matrix too (--counts FILE; read(..., counts=FILE))")
         if pf is None:
             expected = "spatial/tissue_positions.parquet" if _bin_info(outs) else "spatial/tissue_positions.csv"
             raise InputError(outs, expected, "no positions file (counts without positions)")
@@ -190,10 +190,10 @@ def read(path, lattice: str = "auto", counts=None, *, coords=None, snap_tol: flo
     if name.endswith(".h5"):
         outs = path.parent
         if _positions_file(outs) is None:
-            raise InputError(path, "positions", "10x HDF5 matrix without spatial/tissue_positions.csv (or .parquet) beside it (counts without positions); pass coords=")
+            raise InputError(path, "positions", "10x HDF5 matrix without spatial/tissue_positions.csv (or .parquet) beside it (counts without positions); give the positions too (--coords FILE; read(..., coords=FILE))")
         return _spaceranger(path, outs, **sr)
     if _is_table_name(path):
         if _strip_gz(name).startswith("tissue_positions"):
-            raise InputError(path, "counts", "a positions file without counts (positions without counts); pass counts= a count matrix")
+            raise InputError(path, "counts", "a positions file without counts (positions without counts); give the count matrix too (--counts FILE; read(..., counts=FILE))")
         return _read_st(path, lattice, snap_tol)
     raise InputError(path, "format", f"unknown input format {path.suffix or path.name!r}: expected .h5ad, a Space Ranger outs folder, a 10x .h5, or a .tsv/.csv[.gz] count table")

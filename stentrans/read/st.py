@@ -34,7 +34,7 @@ def _read_st(path: Path, lattice: str, snap_tol: float):
     elif ok_c.mean() >= 0.5:
         rows, ok, x, y, prefix = False, ok_c, xc, yc, pre_c
     else:
-        raise InputError(path, "spot ids", f"no spot coordinates (counts without positions): neither the row labels (e.g. {_examples(df.index, 3)}) nor the column labels are spot ids 'XxY'; pass coords= a coordinates file")
+        raise InputError(path, "spot ids", f"no spot coordinates (counts without positions): neither the row labels (e.g. {_examples(df.index, 3)}) nor the column labels are spot ids 'XxY'; give a coordinates file too (--coords FILE; read(..., coords=FILE))")
     X, spots, genes = _table_matrix(df, rows, path)
     if not ok.all():
         raise InputError(path, "spot ids", f"{int((~ok).sum())} spot id(s) not of the form 'XxY': {_examples(np.asarray(spots)[~ok])}")
