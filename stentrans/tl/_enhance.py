@@ -12,6 +12,7 @@ measured spots alone (its input mask stays ``M``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -94,27 +95,8 @@ class EnhancedChunks:
         return time.perf_counter() - self._started
 
 
-def enhance_chunks(
-    adata,
-    *,
-    model=None,
-    method: str | None = None,
-    genes=None,
-    layer: str | None = None,
-    chunk: int = _EN.chunk,
-    device="auto",
-    settings: dict | None = None,
-    checkpoint=None,
-    progress: bool = True,
-    clip_negative: bool = True,
-    fill_lost=_EN.fill_lost,
-) -> EnhancedChunks:
-    """:func:`enhance`, computed one gene chunk at a time: an :class:`EnhancedChunks`.
-
-    The parameters are :func:`enhance`'s. The fit (when ``model`` is not a
-    fitted model) and the lost positions are done here; the predictions as
-    the chunks are iterated.
-    """
+def _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpoint, progress, clip_negative, fill_lost) -> EnhancedChunks:
+    """The fit (when ``model`` is not a fitted model) and the lost positions now; the predictions as the chunks are iterated."""
     from tqdm.auto import tqdm
 
     from .. import lost as _lost
@@ -214,9 +196,7 @@ def enhance(
     self-supervision) are :class:`~stentrans.InputError` naming the input
     file when ``adata`` knows it (``uns["stentrans"]["source"]``).
     """
-    chunks = enhance_chunks(
-        adata, model=model, method=method, genes=genes, layer=layer, chunk=chunk, device=device, settings=settings, checkpoint=checkpoint, progress=progress, clip_negative=clip_negative, fill_lost=fill_lost
-    )
+    chunks = _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpoint, progress, clip_negative, fill_lost)
     out = chunks.skeleton
     X = np.empty((out.n_obs, chunks.n_genes), dtype=np.float32)
     for s, block in chunks:
@@ -224,3 +204,18 @@ def enhance(
     out.X = X
     out.uns["stentrans"]["enhance_seconds"] = chunks.seconds()
     return out
+
+
+def enhance_chunks(adata, **kwargs) -> EnhancedChunks:
+    """:func:`enhance`, computed one gene chunk at a time: an :class:`EnhancedChunks`.
+
+    Takes :func:`enhance`'s keywords (its signature is this function's). The
+    fit (when ``model`` is not a fitted model) and the lost positions are
+    done here; the predictions as the chunks are iterated.
+    """
+    bound = inspect.signature(enhance).bind(adata, **kwargs)
+    bound.apply_defaults()
+    return _chunks(**bound.arguments)
+
+
+enhance_chunks.__signature__ = inspect.signature(enhance)
