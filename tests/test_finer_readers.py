@@ -160,13 +160,20 @@ def _one_line(err: str, *parts):
         ("beads_neg.tsv", "\tA\tB\n1x2\t0\t1\n3x4\t0\t-1\n", ["column 'B'", "negative", "'3x4'"]),
         ("beads_id.tsv", "\tA\tB\n1x2\t0\t1\nbead7\t0\t1\n", ["bead ids", "bead7"]),
         ("chip.gem", "geneID\tx\ty\nA\t1\t2\n", ["count column", "MIDCounts"]),
+        ("big_count.csv", "x,y,gene,count\n1.0,2.0,A,1\n1.0,3.0,B,1e308\n", ["'count'", "too large (above 1e+09)", "'1e+308'", "row 2"]),
+        ("beads_big.tsv", "\tA\tB\n1x2\t0\t1\n3x4\t0\t1e308\n", ["column 'B'", "too large (above 1e+09)", "'3x4'"]),
+        ("beads_blank.tsv", "\tA\t \n1x2\t0\t1\n3x4\t0\t1\n", ["genes", "empty gene name (gene 2 of 2"]),
+        # one molecule far off (issue 30, item 9): refused before the tissue mask asks for terabytes
+        ("far.csv", "x,y,gene\n1.0,2.0,A\n1e12,3.0,B\n2.0,2.5,A\n", ["column 'x'", "value 1000000000000 at row 2 lies far from the other points", "hex lattice steps at spacing 2"]),
+        ("far_beads.tsv", "\tA\tB\n1x2\t0\t1\n3x-1e15\t0\t1\n2x2\t1\t0\n", ["column 'bead id Y'", "value -1e+15 at bead '3x-1e15'"]),
     ],
 )
 def test_bad_input_one_line_nothing_left(tmp_path, capsys, name, content, parts):
     path = tmp_path / name
     path.write_text(content)
-    with pytest.raises(InputError):
-        read_finer(path)
+    if not name.startswith("far"):  # a far-off point reads; binning it is what fails
+        with pytest.raises(InputError):
+            read_finer(path)
     out = tmp_path / "o" / "spots.h5ad"
     truth = tmp_path / "o" / "truth.h5ad"
     assert cli.main(["bin", str(path), "-o", str(out), "--lattice", "hex", "--spacing", "2", "--truth", str(truth)]) == 2
@@ -189,6 +196,25 @@ def test_bad_format_and_columns(tmp_path):
     bad.write_text("1")
     with pytest.raises(InputError, match="unknown input format"):
         read_finer(bad)
+
+
+def test_extent_is_bounded_before_anything_is_allocated(tmp_path):
+    """The lattice and the tissue-mask raster are bounded by the points' extent (issue 30, item 9)."""
+    from stentrans.pseudospots import MAX_MASK_PIXELS, PseudoSpotConfig, tissue_mask
+    from stentrans.read.points import Points
+
+    # 4,000 x 4,000 lattice steps fit a lattice grid (2**26 pixels) but not a mask of quarter steps (16,000**2 > 2**27)
+    xy = np.array([[0.0, 0.0], [4000.0, 4000.0], [2000.0, 2000.0]])
+    pts = Points(xy, sp.csr_matrix(np.ones((3, 1))), ["A"], kind="molecules", source="wide.csv", columns={"x": "px", "y": "py"})
+    with pytest.raises(InputError, match=r"wide\.csv: column 'p[xy]': value 4000 at row 2 lies far .* tissue-mask pixels of side 0\.25, more than the limit of 134217728 in all"):
+        pseudospots(pts, "square", 1.0)
+    with pytest.raises(InputError, match=f"more than {MAX_MASK_PIXELS}"):
+        tissue_mask(xy, np.ones(3), 1.0)
+    # a coarser mask fits, and so do the spots
+    spots, _ = pseudospots(pts, "square", 1.0, config=PseudoSpotConfig(mask_pitch=2.0, mask_sigma=4.0, mask_closing=4.0))
+    assert spots.n_obs == 3
+    with pytest.raises(InputError, match="--mask-pitch: 0 must be a positive number"):
+        pseudospots(pts, "square", 1.0, config=PseudoSpotConfig(mask_pitch=0.0))
 
 
 # ---------------------------------------------------------------- column names in any case (issue 30, item 8)

@@ -589,7 +589,7 @@ def test_grid_is_bounded_at_read_time(tmp_path):
     from stentrans.read import bin_cells
 
     cells = pd.DataFrame({"x": [0.0, 1e9], "y": [0.0, 1.0]})
-    with pytest.raises(InputError, match="x \\(squares of side 1\\).*limit of 32768"):
+    with pytest.raises(InputError, match="column 'x': value 1000000000 at row 2 .*squares of side 1, more than the limit of 32768"):
         bin_cells(cells, np.ones((2, 1)), 1.0, source="cells.csv")
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import InputError
-from ._text import _IO_ERRORS, _check_unique_ids, _examples, _first_lines, _io_error, _is_gzip, _parse_st_ids, _read_table, _sniff_sep, _split, _table_matrix
+from ._text import MAX_COUNT, _IO_ERRORS, _check_unique_ids, _examples, _first_lines, _io_error, _is_gzip, _parse_st_ids, _read_table, _sniff_sep, _split, _table_matrix
 from .cells import _as_csr, centroid_columns, read_cells
 from .molecules import read_molecules
 from .points import Points, numeric_column, row_labels
@@ -43,7 +43,7 @@ def _check_chunk(df: pd.DataFrame, path: Path, first_row: int) -> np.ndarray:
         i = int(rows[0]) if len(rows) else 0
         raise InputError(path, f"column {col!r}", f"non-numeric value {str(df[col].iloc[i])!r} at bead {df.index[i]!r} (row {first_row + i + 1})")
     values = df.to_numpy(dtype=np.float64)
-    for bad, what in ((~np.isfinite(values), "missing/NaN or infinite"), (values < 0, "negative")):
+    for bad, what in ((~np.isfinite(values), "missing/NaN or infinite"), (values < 0, "negative"), (values > MAX_COUNT, f"too large (above {MAX_COUNT:g})")):
         if bad.any():
             i, j = np.argwhere(bad)[0]
             raise InputError(path, f"column {df.columns[j]!r}", f"{what} value {values[i, j]:g} at bead {df.index[i]!r} (row {first_row + i + 1})")

@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import InputError
-from ..lattice import check_extent
+from ..lattice import check_extent, check_point_extent
 from ._text import _IO_ERRORS, _check_counts, _first_lines, _split
 from .points import find_column, row_labels, shown_columns
 
@@ -193,6 +193,7 @@ def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, 
             raise InputError(source, "genes", f"{len(genes)} gene names for {X.shape[1]} count columns")
         unit = "cells"
 
+    check_point_extent(np.column_stack([xs, ys]), (bin_size, bin_size), source, (x, y), labels=lambda k: row_labels(coords_df.index[k : k + 1])[0], grid=f"squares of side {bin_size:g}", hint="; a stray coordinate, or a --bin-size too small for the data's extent")
     x0, y0 = (float(np.min(xs)), float(np.min(ys))) if origin is None else (float(origin[0]), float(origin[1]))
     fi = np.floor((xs - x0) / bin_size)
     fj = np.floor((ys - y0) / bin_size)

@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import InputError
+from ._text import MAX_COUNT
 
 __all__ = ["Points", "points_from_long", "numeric_column", "find_column", "check_columns", "row_labels", "file_name"]
 
@@ -68,6 +69,9 @@ class Points:
         self.genes = pd.Index(list(map(str, self.genes)))
         if self.counts.shape != (len(self.xy), len(self.genes)):
             raise InputError(self.source, "counts", f"{self.counts.shape} counts for {len(self.xy)} points x {len(self.genes)} genes")
+        blank = np.asarray(self.genes.str.strip() == "")
+        if blank.any():
+            raise InputError(self.source, "genes", f"empty gene name (gene {int(np.flatnonzero(blank)[0]) + 1} of {len(self.genes)}; {int(blank.sum())} such)")
         if self.labels is not None:
             self.labels = pd.Index(list(map(str, self.labels)))
             if len(self.labels) != len(self.xy):
@@ -84,8 +88,8 @@ class Points:
         return np.asarray(self.counts.sum(axis=1), dtype=np.float64).ravel()
 
 
-def numeric_column(values, source, column: str, *, integer: bool = False, nonnegative: bool = False, labels=None) -> np.ndarray:
-    """``values`` as finite float64; the first bad cell is an :class:`InputError` naming file, column and value.
+def numeric_column(values, source, column: str, *, integer: bool = False, nonnegative: bool = False, maximum: float | None = None, labels=None) -> np.ndarray:
+    """``values`` as finite float64 (at most ``maximum``); the first bad cell is an :class:`InputError` naming file, column and value.
 
     ``labels`` (default: ``row <i + 1>``, data rows counted from 1 after the
     header) say where the value is (:func:`row_labels`).
@@ -98,6 +102,8 @@ def numeric_column(values, source, column: str, *, integer: bool = False, nonneg
         bad, kind = num < 0, "negative"
     if not bad.any() and integer:
         bad, kind = num != np.rint(num), "non-integer"
+    if not bad.any() and maximum is not None:
+        bad, kind = num > maximum, f"too large (above {maximum:g})"
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         where = labels[i] if labels is not None else f"row {i + 1}"
@@ -130,7 +136,7 @@ def points_from_long(df: pd.DataFrame, *, x: str, y: str, gene: str, count: str 
     if count is None:
         c = np.ones(len(df), dtype=np.float32)
     else:
-        c = numeric_column(df[count], source, count, integer=True, nonnegative=True).astype(np.float32)
+        c = numeric_column(df[count], source, count, integer=True, nonnegative=True, maximum=MAX_COUNT).astype(np.float32)
     codes, names = pd.factorize(g, sort=True)
     n = len(df)
     X = sp.csr_matrix((c, codes.astype(np.int64), np.arange(n + 1, dtype=np.int64)), shape=(n, len(names)))
