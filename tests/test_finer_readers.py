@@ -357,3 +357,50 @@ def test_shared_finer_sets(shared_data, label, capsys):
         print()
         for r in rows:
             print("%-22s %-6s A=%-6g D=%-7.4g spots=%-5d truth=%-5d new=%-5d median counts/spot=%-6g genes>=10%%=%-5d ceiling=%.3f" % r)
+
+
+# ---------------------------------------------------------------- real vendor transcript files (issue 30, item 10)
+
+#: file -> (layout, unit, lattice, spacing, molecules, genes, spots, enhanced positions (= truth positions), new positions, genes enhanced)
+VENDOR = {
+    # CosMx lung 12, fields of view 2-3 (pixels, ~0.18 um): 980 targets incl. 20 negative probes
+    "cosmx_lung12_tx_file.csv.gz": ("CosMx", "px", "hex", 100, 25825, 980, 108, 390, 282, 52),
+    # CosMx lung 9, field of view 9 (quoted header)
+    "cosmx_lung9_fov9_tx_file.csv.gz": ("CosMx", "px", "square", 50, 23844, 969, 113, 405, 292, 70),
+    # MERSCOPE ovarian cancer detected_transcripts.csv (um; local fov x/y beside global_x/global_y; 33 Blank probes)
+    "merscope_ovarian_detected_transcripts.csv.gz": ("MERSCOPE", "um", "hex", 8, 15160, 486, 55, 180, 125, 130),
+}
+
+
+@pytest.mark.parametrize("name", list(VENDOR))  # a few seconds each: not marked slow
+def test_real_vendor_files_read_bin_enhance_without_flags(shared_data, tmp_path, name):
+    """Real CosMx and MERSCOPE exports: detected with no column flag, binned into disk spots with their truth, enhanced; numbers pinned."""
+    layout, unit, lattice, spacing, n_mol, n_genes, n_spots, n_pos, n_new, n_enh = VENDOR[name]
+    path = shared_data / "vendor_layouts" / name
+    if not path.exists():
+        pytest.skip(f"{path} not found (see ../shared/README.md, data/vendor_layouts)")
+    assert detect_format(path) == "molecules"
+    pts = read_finer(path)
+    assert pts.columns["layout"] == layout and pts.unit == unit
+    assert pts.n == n_mol and pts.counts.sum() == n_mol and len(pts.genes) == n_genes  # one molecule per row, every target kept
+    if layout == "MERSCOPE":
+        assert pts.columns["x"] == "global_x" and pts.xy[:, 0].min() > 10_000  # the global coordinates, not the fov-local x
+        assert sum(g.startswith("Blank-") for g in pts.genes) == 33
+    else:
+        assert sum(g.startswith("NegPrb") for g in pts.genes) == 20
+    spots_f, truth_f, enh_f = tmp_path / "spots.h5ad", tmp_path / "truth.h5ad", tmp_path / "enhanced.h5ad"
+    # no --x/--y/--gene/--format: the vendor's layout is enough
+    assert cli.main(["bin", str(path), "-o", str(spots_f), "--lattice", lattice, "--spacing", str(spacing), "--truth", str(truth_f)]) == 0
+    spots, truth = ad.read_h5ad(spots_f), ad.read_h5ad(truth_f)
+    assert spots.shape == (n_spots, n_genes) and spots.uns["binning"]["columns"]["layout"] == layout
+    assert truth.n_obs == n_pos and int(truth.obs["is_imputed"].sum()) == n_new
+    # the QC and lost-spot settings named, so that the shape does not follow the defaults
+    assert cli.main(["enhance", str(spots_f), "-o", str(enh_f), "--min-spot-fraction", "0.1", "--fill-lost", "none"]) == 0
+    enh = ad.read_h5ad(enh_f)
+    assert enh.shape == (n_pos, n_enh) and int(enh.obs["is_imputed"].sum()) == n_new
+    assert set(enh.var_names) <= set(spots.var_names)
+    X = enh.X.data if sp.issparse(enh.X) else np.asarray(enh.X)
+    assert np.isfinite(X).all()
+    # enhanced output and truth line up position for position (what the real-truth scores rely on)
+    key = lambda a: set(zip(a.obs["array_row"].astype(float), a.obs["array_col"].astype(float)))  # noqa: E731
+    assert key(enh) == key(truth)
