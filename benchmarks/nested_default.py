@@ -2,6 +2,7 @@
 
     python benchmarks/nested_default.py                      # all slides, seeds 0-2 (~15 min on 2 cores)
     python benchmarks/nested_default.py --slides melanoma,MOB1 --seeds 0
+    python benchmarks/nested_default.py --slides breast1,breast2,breast3,breast4 --out benchmarks/out/nested_default_breast.json
 
 Protocol ``nested`` (docs/method.md section 5): every method observes
 ``D(G)`` and predicts the spots ``D`` removed; median per-gene PCC on raw
@@ -13,8 +14,11 @@ baselines (Linear, Cubic, NN, NEDI; DIST is left out: it is slow on CPU, and
 where it ran it scored below the robust variant, README "which variant").
 
 Slides: the melanoma ST set, the Visium mouse slide, the Visium prostate
-strip, Visium DLPFC 151510 and the ST series (MOB x4, mouse brain x8):
-every one scored on its own (nothing is trained across slides).
+strip, Visium DLPFC 151510 and the serial ST sections: MOB x4, mouse brain
+x8 (``st_series/``) and the four layers of the ST human breast cancer
+biopsy (``st_breast_layers/``, Stahl et al. 2016; layer 2 is the paper
+reproduction's HBC stand-in; spot ids with decimals, snapped by the ST
+reader). Every one is scored on its own (nothing is trained across slides).
 
 Prints the table and writes ``benchmarks/out/nested_default.json``.
 """
@@ -43,6 +47,7 @@ SLIDES = {
     "dlpfc_151510": SHARED / "visium_dlpfc_151510_500genes.h5ad",
     **{f"MOB{i}": SHARED / "st_series" / f"mob_MOB{i}.tsv.gz" for i in range(1, 5)},
     **{f"Hippo{i}": SHARED / "st_series" / f"mouse_brain_Hippo{i}.tsv.gz" for i in range(1, 9)},
+    **{f"breast{i}": SHARED / "st_breast_layers" / f"Layer{i}_BC_count_matrix-1.tsv.gz" for i in range(1, 5)},
 }
 BASELINES = ("linear", "cubic", "nn", "nedi")
 #: the default before this one, registered for the run only

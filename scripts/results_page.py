@@ -30,6 +30,7 @@ def main(snakemake, log):
         max_png_bytes=cfg["max_png_kb"] * 1000,
         notes=cfg["notes"],
         realtruth_doc=getattr(snakemake.input, "realtruth_doc", None),
+        stand_ins=cfg.get("stand_ins"),
     )
     results.write(out_md, text)
     log.info("-> %s (%d figures)", out_md, len(list(fig_dir.iterdir())))

@@ -151,6 +151,51 @@ def check_extent(array_row, array_col, source=None, fields=("array_row", "array_
         raise InputError(source, "/".join(fields), f"the spots span {sides[0]} x {sides[1]} lattice steps: a grid of more than the limit of {MAX_GRID_PIXELS} pixels")
 
 
+def check_point_extent(xy, steps, source=None, columns=("x", "y"), *, labels=None, pad: int = 0, max_side: float = MAX_GRID_SIDE, max_pixels: float = MAX_GRID_PIXELS, grid: str = "lattice steps", hint: str = "") -> None:
+    """Refuse points whose bounding box covers more grid cells than :func:`check_extent` allows a lattice.
+
+    ``xy`` are physical ``(x, y)`` (molecules, beads, cell centroids) in the
+    file's units; ``steps`` the grid's pitch ``(along x, along y)`` in those
+    units (``grid`` names the cells in the message, ``pad`` cells are added on
+    every side). One stray coordinate (``x = 1e12``) would otherwise ask for
+    a raster of terabytes. The :class:`~stentrans.InputError` names
+    ``source``, the column (``columns``) and the value farthest from the
+    median of its axis, in grid cells (the stray one where there is one),
+    with where it is (``labels[i]`` or ``labels(i)``; default ``row i + 1``).
+    """
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if len(xy) == 0:
+        return
+    steps = np.asarray(steps, dtype=np.float64).reshape(2)
+
+    def where(i: int) -> str:
+        if labels is None:
+            return f"row {i + 1}"
+        return str(labels(i) if callable(labels) else labels[i])
+
+    bad = ~np.isfinite(xy)
+    if bad.any():
+        i, a = (int(v) for v in np.argwhere(bad)[0])
+        raise InputError(source, f"column {columns[a]!r}", f"non-finite value {xy[i, a]!r} at {where(i)}")
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sides = np.floor((hi - lo) / steps) + 2 + 2 * pad
+        pixels = float(sides[0]) * float(sides[1])
+    if (sides <= max_side).all() and pixels <= max_pixels:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = np.abs(xy - np.median(xy, axis=0)) / steps
+    far = np.flatnonzero((dev == np.nanmax(dev)).ravel())  # ties (two points): the larger magnitude
+    i, a = (int(v) for v in np.unravel_index(int(far[np.argmax(np.abs(xy).ravel()[far])]), dev.shape))
+    limit = f"the limit of {max_side:.0f} per side" if not (sides <= max_side).all() else f"the limit of {max_pixels:.0f} in all"
+    raise InputError(
+        source,
+        f"column {columns[a]!r}",
+        f"value {xy[i, a]:.15g} at {where(i)} lies far from the other points: they span {hi[0] - lo[0]:.6g} x {hi[1] - lo[1]:.6g} units, "
+        f"{sides[0]:.0f} x {sides[1]:.0f} {grid}, more than {limit}{hint}",
+    )
+
+
 def fit_grid(array_row, array_col, lattice: str, source=None, pad: int = 0) -> Grid:
     """Smallest grid holding all spots (origin parity fixed for hex); at most :data:`MAX_GRID_SIDE` per side."""
     r = np.asarray(array_row, dtype=float)

@@ -25,6 +25,15 @@ A`` (``A / 2``) and hole filling (:mod:`scipy.ndimage`). A lattice point is a
 measured spot when its centre lies in the mask and its disk holds at least
 ``min_counts`` (1) counts; the others are off the tissue, as on a real slide.
 
+Extent
+------
+Points spread over more than a lattice grid may hold
+(:func:`stentrans.lattice.check_point_extent`: 32,768 lattice steps per
+side, 2**26 in all) or a mask raster of more than :data:`MAX_MASK_PIXELS`
+pixels are refused before anything is allocated: one stray coordinate
+(``x = 1e12``) is an :class:`~stentrans.InputError` naming the file, the
+column and the value.
+
 Truth
 -----
 The same disks at every position of the enhanced lattice ``H(M)`` of the
@@ -57,16 +66,19 @@ import scipy.sparse as sp
 
 from ._errors import InputError
 from ._utils import sha256_file
-from .lattice import LATTICES, SPACING_UM, SPOT_DIAMETER_UM, enhanced_mask, fit_grid, mask_from_pixels, measured_index, physical
+from .lattice import LATTICES, SPACING_UM, SPOT_DIAMETER_UM, check_point_extent, enhanced_mask, fit_grid, mask_from_pixels, measured_index, physical
 from .metrics import pcc
 from .read.points import Points
 
 log = logging.getLogger("stentrans.pseudospots")
 
-__all__ = ["PseudoSpotConfig", "DIAMETER_FRACTION", "TissueMask", "tissue_mask", "disk_counts", "pseudospots", "write_pseudospots", "binomial_split", "noise_ceiling"]
+__all__ = ["PseudoSpotConfig", "DIAMETER_FRACTION", "MAX_MASK_PIXELS", "TissueMask", "tissue_mask", "disk_counts", "pseudospots", "write_pseudospots", "binomial_split", "noise_ceiling"]
 
 #: default spot diameter as a fraction of the spacing (Visium 55/100, ST 100/200)
 DIAMETER_FRACTION = {lat: SPOT_DIAMETER_UM[lat] / SPACING_UM[lat] for lat in LATTICES}
+#: largest tissue-mask raster (pixels): 1 GiB per float64 raster; at the default pitch
+#: (a quarter spacing) about 2,900 x 2,900 lattice points, a whole Xenium slide at 10 um
+MAX_MASK_PIXELS = 2**27
 
 
 @dataclass
@@ -119,12 +131,12 @@ def tissue_mask(xy: np.ndarray, weights: np.ndarray, spacing: float, config: Pse
     from scipy import ndimage
 
     cfg = config or PseudoSpotConfig()
-    pitch = cfg.mask_pitch * spacing
-    sigma_px = cfg.mask_sigma / cfg.mask_pitch
-    close_px = cfg.mask_closing / cfg.mask_pitch
-    pad = int(np.ceil(4 * sigma_px + close_px)) + 2
+    pitch, sigma_px, close_px, pad = _mask_geometry(spacing, cfg)
     lo = xy.min(axis=0) - pad * pitch
-    n = np.floor((xy.max(axis=0) + pad * pitch - lo) / pitch).astype(np.int64) + 1
+    size = np.floor((xy.max(axis=0) + pad * pitch - lo) / pitch) + 1
+    if not np.isfinite(size).all() or float(size[0]) * float(size[1]) > MAX_MASK_PIXELS:
+        raise InputError(None, "points", f"a tissue-mask raster of {size[0]:.0f} x {size[1]:.0f} pixels of side {pitch:g} (more than {MAX_MASK_PIXELS}): the points spread too far for spacing {spacing:g}")
+    n = size.astype(np.int64)
     j = np.floor((xy[:, 0] - lo[0]) / pitch).astype(np.int64)
     i = np.floor((xy[:, 1] - lo[1]) / pitch).astype(np.int64)
     hist = np.bincount(i * int(n[0]) + j, weights=np.asarray(weights, dtype=np.float64), minlength=int(n[0] * n[1])).reshape(int(n[1]), int(n[0]))
@@ -154,6 +166,31 @@ def disk_counts(xy: np.ndarray, counts: sp.csr_matrix, centres: np.ndarray, radi
     out.sum_duplicates()
     out.sort_indices()
     return out, n_in
+
+
+def _mask_geometry(spacing: float, cfg: PseudoSpotConfig) -> tuple[float, float, float, int]:
+    """``(pitch, sigma_px, close_px, pad)`` of the tissue-mask raster."""
+    for name in ("mask_pitch", "mask_sigma", "mask_closing"):
+        v = float(getattr(cfg, name))
+        if not np.isfinite(v) or v < 0 or (name == "mask_pitch" and v == 0):
+            raise InputError(None, "--" + name.replace("_", "-"), f"{v:g} must be a {'positive' if name == 'mask_pitch' else 'non-negative'} number")
+    pitch = cfg.mask_pitch * spacing
+    sigma_px = cfg.mask_sigma / cfg.mask_pitch
+    close_px = cfg.mask_closing / cfg.mask_pitch
+    pad = int(np.ceil(4 * sigma_px + close_px)) + 2
+    return pitch, sigma_px, close_px, pad
+
+
+def _check_extent(points: Points, lattice: str, spacing: float, cfg: PseudoSpotConfig) -> None:
+    """The points' extent fits a lattice grid (:func:`stentrans.lattice.check_point_extent`) and a tissue-mask raster of at most :data:`MAX_MASK_PIXELS`."""
+    cols = (str(points.columns.get("x", "x")), str(points.columns.get("y", "y")))
+    ux, uy = physical(1.0, 1.0, lattice, spacing=spacing)
+    check_point_extent(points.xy, (float(ux), float(uy)), points.source, cols, labels=points.labels, grid=f"{lattice} lattice steps at spacing {spacing:g}", hint="; a stray coordinate, or a --spacing too small for the data's extent")
+    try:
+        pitch, _, _, pad = _mask_geometry(spacing, cfg)
+    except InputError as err:
+        raise InputError(points.source, err.field, err.problem) from None
+    check_point_extent(points.xy, (pitch, pitch), points.source, cols, labels=points.labels, pad=pad, max_side=np.inf, max_pixels=MAX_MASK_PIXELS, grid=f"tissue-mask pixels of side {pitch:g}", hint="; a stray coordinate, or a --spacing (--mask-pitch) too small for the data's extent")
 
 
 def _lattice_points(lattice: str, spacing: float, origin, xy: np.ndarray, source=None):
@@ -256,6 +293,7 @@ def pseudospots(points: Points, lattice: str, spacing: float, *, config: PseudoS
     if points.n == 0:
         raise InputError(src, "points", "no molecules, beads or cells to bin")
     xy = points.xy
+    _check_extent(points, lattice, spacing, cfg)
     origin = (float(xy[:, 0].min()), float(xy[:, 1].min())) if origin is None else (float(origin[0]), float(origin[1]))
     tm = tissue_mask(xy, points.totals, spacing, cfg)
     rows, cols = _lattice_points(lattice, spacing, origin, xy, source=src)

@@ -184,6 +184,35 @@ def test_melanoma_st_table(shared_data):
     assert "spatial" not in a.uns
 
 
+#: the ST breast cancer layers (../shared/README.md): spots, genes, largest snapping offset (lattice units), sha256
+BREAST_LAYERS = {
+    1: (254, 14880, 0.235, "7cd62f485828d2ba081f07ee9045f11f30c70e6243f0b8457e9c4472f62b92cf"),
+    2: (251, 14789, 0.270, "1ad44ddae8b878099fd628801f20192e59d2484c18829c4e9700694ab057fd1f"),
+    3: (264, 14929, 0.217, "cc21eae21224a3665d5f2bde8000db220aeba9cff0ab56efa2bb3bba8b7db8ef"),
+    4: (262, 14808, 0.235, "81035f5996c2579937960419bc90cd22047718049efa8c525345e4a9a7df6168"),
+}
+
+
+@pytest.mark.parametrize("layer", list(BREAST_LAYERS))
+def test_st_breast_layers_snap_to_the_square_lattice(shared_data, layer):
+    """Spot ids with decimals (``17.907x4.967``) round to unique integer positions; layer 2 is the paper reproduction's HBC stand-in."""
+    path = shared_data / "st_breast_layers" / f"Layer{layer}_BC_count_matrix-1.tsv.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not found (see ../shared/README.md)")
+    n_spots, n_genes, offset, sha = BREAST_LAYERS[layer]
+    a = stentrans.read(path)
+    assert a.shape == (n_spots, n_genes)
+    check_common(a, "square")
+    st = a.uns["stentrans"]
+    assert st["input_sha256"] == sha and st["snap"]["n_snapped"] == n_spots and abs(st["snap"]["max_offset"] - offset) < 1e-9
+    # every position is the rounded id, and the ids' decimals are kept beside it
+    np.testing.assert_array_equal(a.obs["array_col"], np.rint(a.obs["spot_x"]))
+    np.testing.assert_array_equal(a.obs["array_row"], np.rint(a.obs["spot_y"]))
+    assert not a.obs.duplicated(["array_row", "array_col"]).any()
+    if layer == 2:  # the file's first row
+        assert a.obs_names[0] == "17.907x4.967" and (a.obs["array_col"].iloc[0], a.obs["array_row"].iloc[0]) == (18, 5)
+
+
 def test_mouse_visium_h5_and_mtx(shared_data):
     folder = shared_data / "visium_mouse_cytassist"
     a = stentrans.read(folder)
@@ -589,7 +618,7 @@ def test_grid_is_bounded_at_read_time(tmp_path):
     from stentrans.read import bin_cells
 
     cells = pd.DataFrame({"x": [0.0, 1e9], "y": [0.0, 1.0]})
-    with pytest.raises(InputError, match="x \\(squares of side 1\\).*limit of 32768"):
+    with pytest.raises(InputError, match="column 'x': value 1000000000 at row 2 .*squares of side 1, more than the limit of 32768"):
         bin_cells(cells, np.ones((2, 1)), 1.0, source="cells.csv")
 
 

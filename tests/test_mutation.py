@@ -10,8 +10,13 @@ counts + coordinates CSV pair, an ``.h5ad``, a Visium HD 16 um bin folder
 header, a spot id, a row, bytes, the gzip stream, an HDF5 dataset, an
 ``.h5ad`` field, a parquet column, the scale factors) with its own seed and
 runs the commands (``info`` and ``enhance``; ``qc`` for the pair, which
-``enhance`` cannot take; ``bin`` then ``info``/``enhance`` for cell tables)
-through :func:`stentrans.cli.main` in this process. Every command must exit
+``enhance`` cannot take; ``bin`` then ``info``/``enhance`` for the finer
+readers: molecules as ``.tsv.gz`` and Xenium ``.parquet``, a Stereo-seq GEM,
+Slide-seq-style beads, cells as ``.csv`` and ``.h5ad``, each binned into disk
+spots with ``--spacing`` and, where the reader allows it, into squares with
+``--bin-size``) through :func:`stentrans.cli.main` in this process. Every
+finer reader also gets ``far`` cases: one coordinate moved to 1e12 (or
+another far value), which ``bin`` must refuse naming file, column and value. Every command must exit
 0 or 2, never raise (no traceback), print its error as a line of its own,
 leave nothing behind when it fails and write no non-finite value (nor an
 empty gene name) when it succeeds. A few cases also run as real
@@ -42,7 +47,7 @@ import scipy.sparse as sp
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 19
-N_CASES = 230
+N_CASES = 340
 
 # ---------------------------------------------------------------------------
 # the readers, their files and what can be done to each file
@@ -64,7 +69,13 @@ FILES = {
     "visium_hd": {"matrix": ("square_016um/filtered_feature_bc_matrix.h5", "h5"), "positions": ("square_016um/spatial/tissue_positions.parquet", "parquet"), "scalefactors": ("square_016um/spatial/scalefactors_json.json", "json")},
     "cells": {"table": ("cells.csv", "text")},
     "molecules": {"table": ("molecules.tsv.gz", "gztext")},
+    "molecules_pq": {"table": ("transcripts.parquet", "pqmol")},
+    "gem": {"table": ("chip.gem.gz", "gztext")},
+    "beads": {"table": ("beads.tsv.gz", "gztext")},
+    "cells_h5ad": {"h5ad": ("cells.h5ad", "h5adcells")},
 }
+#: the finer readers (``bin`` first) and the binning modes each allows
+FINER = {"cells": ("spacing", "bin_size"), "molecules": ("spacing", "bin_size"), "molecules_pq": ("spacing",), "gem": ("spacing",), "beads": ("spacing",), "cells_h5ad": ("spacing", "bin_size")}
 KINDS = {
     "text": ("cell", "cell", "header", "id", "row", "bytes"),
     "gztext": ("cell", "header", "id", "row", "gzip", "gzip"),
@@ -72,7 +83,13 @@ KINDS = {
     "h5ad": ("adX", "adX", "adobs", "advar", "adobsm", "bytes"),
     "parquet": ("pqvalue", "pqvalue", "pqdrop", "pqdup", "bytes"),
     "json": ("json",),
+    "pqmol": ("pqmvalue", "pqmvalue", "pqmdrop", "pqmgene", "bytes"),
+    "h5adcells": ("adX", "adX", "adobs", "advar", "bytes"),
 }
+#: far-off coordinates (``far`` cases of the finer readers): beyond any lattice at the bases' spacing
+FAR_VALUES = [1e12, -1e12, 1e15, 1e300, 5e7]
+#: coordinate columns a ``far`` case may move (any case)
+COORD_COLUMNS = {"x", "y", "global_x", "global_y", "x_location", "y_location", "x_global_px", "y_global_px"}
 #: values a mutated cell takes: bad counts, odd numbers, text
 CELL_VALUES = ["1e308", "inf", "-inf", "nan", "NA", "", "-1", "abc", "1e9", "1.5", "1e400", "-0", "0x1A", "3e38", "99999999999999999999", "1e12", " 4 ", "2.5e-3", "1000000000000", "5e-324"]
 BAD_FLOATS = [1e308, np.inf, -np.inf, np.nan, -1.0, -5.0, 3e9, 1e12, 0.5, 2.0**60]
@@ -85,7 +102,7 @@ def _make_cases() -> list[tuple[str, str, str, int]]:
     for k in range(N_CASES):
         reader = readers[k % len(readers)]
         key = list(FILES[reader])[int(rng.integers(len(FILES[reader])))]
-        kinds = KINDS[FILES[reader][key][1]]
+        kinds = KINDS[FILES[reader][key][1]] + (("far", "far") if reader in FINER else ())
         kind = kinds[int(rng.integers(len(kinds)))]
         cases.append((reader, key, kind, int(rng.integers(2**31))))
     return cases
@@ -206,9 +223,23 @@ def _build_bases(data: Path, root: Path) -> dict[str, Path]:
         for g in range(6):
             for _ in range(int(counts[g])):
                 rows_x.append((100.0 * x + rng.uniform(-45, 45), 100.0 * y + rng.uniform(-45, 45), mel.columns[g]))
-    pd.DataFrame(cells).to_csv(bases["cells"] / "cells.csv", index=False)
+    cells = pd.DataFrame(cells)
+    cells.to_csv(bases["cells"] / "cells.csv", index=False)
     mol = pd.DataFrame(rows_x, columns=["x", "y", "gene"])
     (bases["molecules"] / "molecules.tsv.gz").write_bytes(gzip.compress(mol.to_csv(sep="\t", index=False).encode(), mtime=0))
+    # the same molecules as Xenium writes them (parquet, with a quality column)
+    pd.DataFrame({"transcript_id": np.arange(len(mol)), "x_location": mol["x"], "y_location": mol["y"], "feature_name": mol["gene"], "qv": 30.0}).to_parquet(bases["molecules_pq"] / "transcripts.parquet", index=False)
+    # a Stereo-seq GEM: the molecules on integer DNB coordinates, counted per (gene, DNB)
+    dnb = mol.assign(x=np.rint(mol["x"]).astype(int), y=np.rint(mol["y"]).astype(int)).groupby(["gene", "x", "y"], sort=True).size().reset_index(name="MIDCount")
+    gem = "#FileFormat=GEMv0.1\n#OffsetX=0\n#OffsetY=0\n" + dnb.rename(columns={"gene": "geneID"}).to_csv(sep="\t", index=False)
+    (bases["gem"] / "chip.gem.gz").write_bytes(gzip.compress(gem.encode(), mtime=0))
+    # beads: the cells as a Slide-seq table (bead id XxY, one column per gene)
+    genes = list(mel.columns)
+    beads = cells.set_index([[f"{x:.2f}x{y:.2f}" for x, y in zip(cells["x"], cells["y"])]])[genes]
+    (bases["beads"] / "beads.tsv.gz").write_bytes(gzip.compress(beads.to_csv(sep="\t").encode(), mtime=0))
+    # cells as an .h5ad (cells as observations, centroids in obs)
+    h = ad.AnnData(X=sp.csr_matrix(cells[genes].to_numpy(np.float32)), obs=pd.DataFrame({"x": cells["x"].to_numpy(), "y": cells["y"].to_numpy()}, index=cells["cell_id"].to_numpy()), var=pd.DataFrame(index=genes))
+    h.write_h5ad(bases["cells_h5ad"] / "cells.h5ad")
     return bases
 
 
@@ -352,7 +383,7 @@ def _mutate_h5ad(path: Path, kind: str, rng) -> None:
         X[i, int(rng.integers(a.n_vars))] = v
         a.X = sp.csr_matrix(X)
     elif kind == "adobs":
-        col = ["array_row", "array_col"][int(rng.integers(2))]
+        col = (["array_row", "array_col"] if "array_row" in a.obs else ["x", "y"])[int(rng.integers(2))]
         vals = a.obs[col].to_numpy(dtype=np.float64).copy()
         vals[i] = [v, vals[(i + 1) % a.n_obs], vals[i] + 0.45][int(rng.integers(3))]
         a.obs[col] = vals
@@ -385,6 +416,80 @@ def _mutate_parquet(path: Path, kind: str, rng) -> None:
     df.to_parquet(path, index=False)
 
 
+def _mutate_pqmol(path: Path, kind: str, rng) -> None:
+    if kind == "bytes":
+        path.write_bytes(_mutate_bytes(path.read_bytes(), rng))
+        return
+    df = pd.read_parquet(path)
+    i = int(rng.integers(len(df)))
+    if kind == "pqmvalue":
+        col = ["x_location", "y_location", "qv"][int(rng.integers(3))]
+        df.loc[i, col] = BAD_FLOATS[int(rng.integers(len(BAD_FLOATS)))]
+    elif kind == "pqmdrop":
+        df = df.drop(columns=[df.columns[int(rng.integers(df.shape[1]))]])
+    elif kind == "pqmgene":
+        df["feature_name"] = df["feature_name"].astype(object)
+        df.loc[i, "feature_name"] = [None, "", "  "][int(rng.integers(3))]
+    df.to_parquet(path, index=False)
+
+
+def _far_text(text: str, rng, value=None, row=None, axis=None) -> tuple[str, str]:
+    """One coordinate of a data row moved far off: a coordinate column where the header has one, else the bead id's x or y.
+
+    ``value``, ``row`` (data row, from 0) and ``axis`` (0: x, 1: y) fix what is random otherwise.
+    Returns the text and how the error names the point (``row <n>``, ``bead '<id>'``).
+    """
+    lines = text.rstrip("\n").split("\n")
+    h = next(k for k, ln in enumerate(lines) if not ln.startswith("#"))
+    sep = _sep(lines[h:])
+    header = [c.strip().strip('"').lower() for c in lines[h].split(sep)]
+    k = int(rng.integers(len(lines) - h - 1)) if row is None else row
+    i = h + 1 + k
+    f = lines[i].split(sep)
+    v = f"{FAR_VALUES[int(rng.integers(len(FAR_VALUES)))] if value is None else value:g}"
+    cols = [j for j, c in enumerate(header) if c in COORD_COLUMNS]
+    a = int(rng.integers(2)) if axis is None else axis
+    if cols:  # coordinate columns come as x, y pairs
+        f[cols[a] if axis is not None else cols[int(rng.integers(len(cols)))]] = v
+        where = f"row {k + 1}"
+    else:  # a bead id XxY
+        bx, by = f[0].split("x")
+        f[0] = f"{v}x{by}" if a == 0 else f"{bx}x{v}"
+        where = f"bead {f[0]!r}"
+    lines[i] = sep.join(f)
+    return "\n".join(lines) + "\n", where
+
+
+def _mutate_far(f: Path, ftype: str, rng, value=None, row=None, axis=None) -> str:
+    """Move one coordinate of ``f`` far off (``value``, ``row``, ``axis`` as in :func:`_far_text`); returns how the error names the point."""
+    v = FAR_VALUES[int(rng.integers(len(FAR_VALUES)))] if value is None else value
+    a = int(rng.integers(2)) if axis is None else axis
+    if ftype == "text":
+        text, where = _far_text(f.read_text(), rng, value, row, axis)
+        f.write_text(text)
+    elif ftype == "gztext":
+        text, where = _far_text(gzip.decompress(f.read_bytes()).decode(), rng, value, row, axis)
+        f.write_bytes(gzip.compress(text.encode(), mtime=0))
+    elif ftype == "pqmol":
+        df = pd.read_parquet(f)
+        i = int(rng.integers(len(df))) if row is None else row
+        df.loc[i, ["x_location", "y_location"][a]] = v
+        df.to_parquet(f, index=False)
+        where = f"row {i + 1}"
+    elif ftype == "h5adcells":
+        a_ = ad.read_h5ad(f)
+        i = int(rng.integers(a_.n_obs)) if row is None else row
+        col = ["x", "y"][a]
+        vals = a_.obs[col].to_numpy(dtype=np.float64).copy()
+        vals[i] = v
+        a_.obs[col] = vals
+        a_.write_h5ad(f)
+        where = f"cell {a_.obs_names[i]!r}"
+    else:
+        raise ValueError(f"no far mutation for {ftype}")
+    return where
+
+
 def _mutate_json(path: Path, rng) -> None:
     d = json.loads(path.read_text())
     op = int(rng.integers(5))
@@ -408,7 +513,9 @@ def mutate(base: Path, case_dir: Path, reader: str, key: str, kind: str, seed: i
     rel, ftype = FILES[reader][key]
     f = case_dir / rel
     rng = np.random.default_rng(seed)
-    if ftype == "text":
+    if kind == "far":
+        _mutate_far(f, ftype, rng)
+    elif ftype == "text":
         f.write_bytes(_mutate_bytes(f.read_bytes(), rng) if kind == "bytes" else _mutate_lines(f.read_text(), kind, rng).encode())
     elif ftype == "gztext":
         if kind == "gzip":
@@ -422,8 +529,10 @@ def mutate(base: Path, case_dir: Path, reader: str, key: str, kind: str, seed: i
             f.write_bytes(_mutate_bytes(f.read_bytes(), rng))
         else:
             _mutate_h5(f, kind, rng)
-    elif ftype == "h5ad":
+    elif ftype in ("h5ad", "h5adcells"):
         _mutate_h5ad(f, kind, rng)
+    elif ftype == "pqmol":
+        _mutate_pqmol(f, kind, rng)
     elif ftype == "parquet":
         _mutate_parquet(f, kind, rng)
     elif ftype == "json":
@@ -446,14 +555,30 @@ def _input(reader: str, d: Path) -> list[str]:
         "visium_hd": [str(d / "square_016um")],
         "cells": [str(d / "cells.csv")],
         "molecules": [str(d / "molecules.tsv.gz")],
+        "molecules_pq": [str(d / "transcripts.parquet")],
+        "gem": [str(d / "chip.gem.gz")],
+        "beads": [str(d / "beads.tsv.gz")],
+        "cells_h5ad": [str(d / "cells.h5ad")],
     }[reader]
 
 
-def _commands(reader: str, d: Path, out: Path) -> list[list[str]]:
+#: ``bin`` per mode: square disk spots 100 units apart (disks of 90, so that 2-3 cells per 100 x 100 square fill most), or squares of side 100
+BIN_MODES = {"spacing": ["--lattice", "square", "--spacing", "100", "--spot-diameter", "90"], "bin_size": ["--bin-size", "100"]}
+
+
+def _mode(reader: str, seed: int) -> str | None:
+    """The binning mode of a finer reader's case (alternating with the seed where the reader allows both)."""
+    modes = FINER.get(reader)
+    return modes[seed % len(modes)] if modes else None
+
+
+def _commands(reader: str, d: Path, out: Path, mode: str | None = None) -> list[list[str]]:
     """The commands of a case; later ones read what earlier ones wrote (``bin``)."""
-    if reader in ("cells", "molecules"):
+    if reader in FINER:
         binned = out / "binned.h5ad"
-        return [["bin", *_input(reader, d), "--bin-size", "100", "-o", str(binned)], ["info", str(binned)], ["enhance", str(binned), "-o", str(out / "enhanced.h5ad")]]
+        mode = mode or FINER[reader][0]
+        truth = ["--truth", str(out / "truth.h5ad")] if mode == "spacing" else []
+        return [["bin", *_input(reader, d), *BIN_MODES[mode], *truth, "-o", str(binned)], ["info", str(binned)], ["enhance", str(binned), "-o", str(out / "enhanced.h5ad")]]
     if reader == "pair":
         return [["info", *_input(reader, d)], ["qc", *_input(reader, d), "-o", str(out / "qc.h5ad")]]
     return [["info", *_input(reader, d)], ["enhance", *_input(reader, d), "-o", str(out / "enhanced.h5ad")]]
@@ -461,6 +586,21 @@ def _commands(reader: str, d: Path, out: Path) -> list[list[str]]:
 
 def _output_of(argv: list[str]) -> Path | None:
     return Path(argv[argv.index("-o") + 1]) if "-o" in argv else None
+
+
+def _outputs_of(argv: list[str]) -> list[Path]:
+    """Every file a command writes (``-o``, and ``bin``'s ``--truth``)."""
+    return [Path(argv[argv.index(flag) + 1]) for flag in ("-o", "--truth") if flag in argv]
+
+
+def check_far(rc, err: str) -> list[str]:
+    """Problems of ``bin`` on a far-off coordinate: it must exit 2 with one line naming the column and the value."""
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("INFO: ")]
+    if rc != 2 or len(lines) != 1:
+        return [f"far-off coordinate: exit {rc}, {len(lines)} stderr line(s) besides INFO: {err[-300:]!r}"]
+    if not ("column '" in lines[0] and "far from the other points" in lines[0] and any(f"value {v:.15g} " in lines[0] for v in FAR_VALUES)):
+        return [f"far-off coordinate: the error names no column and far value: {lines[0]!r}"]
+    return []
 
 
 def check_written(path: Path) -> list[str]:
@@ -511,11 +651,13 @@ def run_case(base: Path, work: Path, case, wrote: list | None = None) -> list[st
     out = work / "out" / name
     out.mkdir(parents=True)
     probs = []
-    for argv in _commands(reader, d, out):
-        if argv[0] in ("info", "enhance") and reader in ("cells", "molecules") and not Path(argv[1]).exists():
+    for argv in _commands(reader, d, out, _mode(reader, seed)):
+        if argv[0] in ("info", "enhance") and reader in FINER and not Path(argv[1]).exists():
             break  # bin failed (checked below): nothing to read
         rc, err, _, exc = _run_main(argv)
         tag = f"{name}: {' '.join(argv[:1])}"
+        if kind == "far" and argv[0] == "bin":
+            probs += [f"{tag}: {p}" for p in check_far(rc, err)]
         if exc is not None:
             probs.append(f"{tag}: raised {type(exc).__name__}: {exc}")
             break
@@ -531,8 +673,9 @@ def run_case(base: Path, work: Path, case, wrote: list | None = None) -> list[st
                 probs.append(f"{tag}: the error names no file of the case: {lines[-1]!r}")
             if "Traceback" in err:
                 probs.append(f"{tag}: traceback on stderr")
-            if dest is not None and (dest.exists() or list(dest.parent.glob(f".{dest.name}*"))):
-                probs.append(f"{tag}: exit 2 but {dest.name} (or a temp file) was left")
+            for dest in _outputs_of(argv):
+                if dest.exists() or list(dest.parent.glob(f".{dest.name}*")):
+                    probs.append(f"{tag}: exit 2 but {dest.name} (or a temp file) was left")
             break
         if dest is not None:
             if not dest.exists():
@@ -556,24 +699,32 @@ def test_case_list():
     assert len(CASES) >= 200
     assert {c[0] for c in CASES} == set(FILES)  # every reader
     kinds = {c[2] for c in CASES}
-    assert {"cell", "header", "id", "row", "gzip", "h5value", "adX", "pqvalue"} <= kinds
+    assert {"cell", "header", "id", "row", "gzip", "h5value", "adX", "pqvalue", "pqmvalue", "far"} <= kinds
+    # every finer reader has far-off cases, in every binning mode it allows
+    far = {(c[0], _mode(c[0], c[3])) for c in CASES if c[2] == "far"}
+    assert far == {(r, m) for r, modes in FINER.items() for m in modes}, far
 
 
 def test_bases_pass(bases, tmp_path):
     """Unmutated, every base reads and enhances (so a mutation is what fails)."""
     probs = []
+    spots = {}
     for reader, base in bases.items():
-        out = tmp_path / reader
-        out.mkdir()
-        for argv in _commands(reader, base, out):
-            rc, err, _, exc = _run_main(argv)
-            if exc is not None or rc != 0:
-                probs.append(f"{reader}: {argv[0]}: rc {rc} {exc!r} {err[-400:]}")
-                break
-            dest = _output_of(argv)
-            if dest is not None:
-                probs += check_written(dest)
+        for mode in FINER.get(reader, (None,)):
+            out = tmp_path / f"{reader}-{mode}"
+            out.mkdir()
+            for argv in _commands(reader, base, out, mode):
+                rc, err, _, exc = _run_main(argv)
+                if exc is not None or rc != 0:
+                    probs.append(f"{reader} {mode}: {argv[0]}: rc {rc} {exc!r} {err[-400:]}")
+                    break
+                for dest in _outputs_of(argv):
+                    probs += check_written(dest)
+            if mode is not None and (out / "binned.h5ad").exists():
+                spots[reader, mode] = ad.read_h5ad(out / "binned.h5ad").n_obs
     assert not probs, "\n".join(probs)
+    # every finer base bins into enough spots to enhance (the same points, so similar numbers)
+    assert min(spots.values()) >= 20, spots
 
 
 @pytest.mark.slow
@@ -609,8 +760,8 @@ def test_mutations_subprocess(bases, tmp_path):
         out = tmp_path / "out" / name
         out.mkdir(parents=True)
         probs = []
-        for argv in _commands(reader, d, out):
-            if argv[0] in ("info", "enhance") and reader in ("cells", "molecules") and not Path(argv[1]).exists():
+        for argv in _commands(reader, d, out, _mode(reader, seed)):
+            if argv[0] in ("info", "enhance") and reader in FINER and not Path(argv[1]).exists():
                 break
             p = subprocess.run([sys.executable, "-m", "stentrans.cli", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
             tag = f"{name}: {argv[0]}"
@@ -622,8 +773,7 @@ def test_mutations_subprocess(bases, tmp_path):
                 last = [ln for ln in p.stderr.splitlines() if ln.strip()][-1]
                 if not last.startswith(f"stentrans {argv[0]}: error: "):
                     probs.append(f"{tag}: last stderr line is not the error: {last!r}")
-                if dest is not None and dest.exists():
-                    probs.append(f"{tag}: exit 2 but {dest.name} was left")
+                probs += [f"{tag}: exit 2 but {q.name} was left" for q in _outputs_of(argv) if q.exists()]
                 break
             if dest is not None:
                 probs += [f"{tag}: {q}" for q in check_written(dest)]
@@ -632,3 +782,33 @@ def test_mutations_subprocess(bases, tmp_path):
     with ThreadPoolExecutor(max_workers=2) as pool:
         probs = [q for found in pool.map(one, SUBPROCESS_CASES) for q in found]
     assert not probs, "\n".join(probs)
+
+
+#: the column a far-off x is named by, per finer reader
+FAR_COLUMN = {"cells": "x", "molecules": "x", "molecules_pq": "x_location", "gem": "x", "beads": "bead id X", "cells_h5ad": "x"}
+
+
+@pytest.mark.parametrize("reader,mode", [(r, m) for r, modes in FINER.items() for m in modes])
+def test_far_off_point_subprocess(bases, tmp_path, reader, mode):
+    """One point at x = 1e12 (issue 30, item 9): ``stentrans bin`` exits 2 with one stderr line naming file, column, value and point; nothing is written.
+
+    Before, a molecule table with such a row asked for a tissue-mask histogram of terabytes (a traceback).
+    """
+    d = tmp_path / "in"
+    shutil.copytree(bases[reader], d)
+    ((rel, ftype),) = FILES[reader].values()
+    where = _mutate_far(d / rel, ftype, np.random.default_rng(0), value=1e12, row=3, axis=0)
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = _commands(reader, d, out, mode)[0]
+    assert argv[0] == "bin" and ("--truth" in argv) == (mode == "spacing")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-m", "stentrans.cli", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    # one error line, the last; before it at most the reader's INFO log (cell tables: which columns are cell ids)
+    assert p.returncode == 2 and lines and all(ln.startswith("INFO: ") for ln in lines[:-1]), (p.returncode, p.stderr)
+    lines = lines[-1:]
+    grid = "squares of side 100" if mode == "bin_size" else "square lattice steps at spacing 100"
+    assert lines[0].startswith(f"stentrans bin: error: {d / rel}: column {FAR_COLUMN[reader]!r}: value 1000000000000 at {where} lies far from the other points"), lines[0]
+    assert grid in lines[0] and "more than the limit of 32768 per side" in lines[0], lines[0]
+    assert not list(out.iterdir())

@@ -137,6 +137,32 @@ def test_render_reads_only_the_files_it_is_given(tmp_path):
     assert "3.0 min of job wall time" in resultspage.render(files, benchmarks=bench)
 
 
+def test_stand_ins_are_said_on_the_page(tmp_path):
+    """A stand-in for one of the paper's data sets (config results_page.stand_ins) is named as one wherever it appears."""
+    rows = pd.concat([_summary_rows().assign(protocol=p) for p in ("paper", "nested")], ignore_index=True)
+    rows.to_csv(tmp_path / "hbc.tsv", sep="\t", index=False)
+    rows.to_csv(tmp_path / "hm.tsv", sep="\t", index=False)
+    abl = pd.DataFrame([{"method": m, "protocol": "paper", "mean": v, "sd": 0.01, "n_genes": 200} for m, v in zip(("stentrans", "stentrans-nopos", "stentrans-nores", "stentrans-noposres"), (0.5, 0.4, 0.45, 0.42))])
+    abl.to_csv(tmp_path / "abl.tsv", sep="\t", index=False)
+    files = {"HBC": {"summary": tmp_path / "hbc.tsv", "ablation": tmp_path / "abl.tsv"}, "HM": {"summary": tmp_path / "hm.tsv"}}
+    stand_ins = {"HBC": "layer 2 of the ST breast cancer sections (Stahl et al. 2016); the paper's HBC is 10x Visium FFPE", "MP": "STARmap visual cortex"}
+    kw = dict(title="T", paper_medians={"HBC": 0.584, "HM": 0.636}, paper_table1={"HBC": {"stentrans": "0.584 ± 0.006"}})
+    text = resultspage.render(files, stand_ins=stand_ins, **kw)
+    lines = text.splitlines()
+    i = lines.index("## Stand-ins for the paper's data sets")
+    assert lines[i + 4] == "- **HBC**: " + stand_ins["HBC"] and not any(ln.startswith("- **MP**") for ln in lines)  # MP is not in this run
+    # the paper's values beside the stand-in are marked, the paper's own data set (HM) is not
+    paper_rows = [ln for ln in lines if ln.startswith("| HBC |") or ln.startswith("| HM |")]
+    assert any("| 0.584 † |" in ln for ln in paper_rows) and any("| 0.636 |" in ln for ln in paper_rows)
+    assert "| 0.584 ± 0.006 † |" in text
+    assert text.count("† HBC: stand-in for the paper's data set of that name") == 2  # under the paper-protocol table and Table 1
+    assert "**HBC (stand-in), `paper` protocol**" in text and "the paper reports 0.584 on its own HBC, not this stand-in" in text
+    assert "**HBC (stand-in), Table 1**" in text and "**HM, `paper` protocol**" in text and "the paper reports 0.636)" in text
+    # without stand-ins nothing is marked
+    plain = resultspage.render(files, **kw)
+    assert "Stand-ins" not in plain and "†" not in plain and "(stand-in)" not in plain
+
+
 def _rt_rows(robust, linear):
     rows = []
     for proto, vals in (("realtruth", {"robust": robust, "linear": linear, "nn": 0.05, "ceiling": 0.6}), ("realtruth-log", {"robust": 0.3, "linear": 0.25, "nn": 0.2, "ceiling": 0.7}), ("realtruth-denoise", {"robust": 0.4, "linear": 0.35, "nn": 0.3, "raw-half": 0.33}), ("lost", {"robust": 0.5, "linear": 0.4, "nn": 0.3}), ("nested", {"robust": 0.2, "linear": 0.1, "nn": 0.07})):

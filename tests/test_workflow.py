@@ -269,12 +269,13 @@ def test_dry_run_paper(tmp_path):
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
     # offline as shipped: HM, MP and AMHB (stand-ins binned from the shared STARmap and
-    # Stereo-seq data) and the two real Visium sets; HBC/MBSP/IDC (URLs) are listed but disabled
+    # Stereo-seq data), HBC (the ST breast cancer stand-in) and the two real Visium sets;
+    # HBC_visium/MBSP/IDC (URLs) are listed but disabled
     assert "download" not in counts, counts
-    assert counts.get("qc") == 5 and counts.get("bin_finer") == 2, counts
+    assert counts.get("qc") == 6 and counts.get("bin_finer") == 2, counts
     # the paper's network: pretrain, then enhance with its checkpoint
-    assert counts.get("pretrain") == 5 and counts.get("enhance") == 5 and counts.get("evaluate") == 5, counts
-    assert counts.get("ablation") == 3, counts  # HM, MP, AMHB (HBC, MBSP, IDC when enabled)
+    assert counts.get("pretrain") == 6 and counts.get("enhance") == 6 and counts.get("evaluate") == 6, counts
+    assert counts.get("ablation") == 4, counts  # HM, MP, AMHB, HBC (MBSP, IDC when enabled)
     # MP and AMHB: binned from the stand-ins, scored against their real truth too
     for name, src in (("MP", "starmap_visp_1020genes_cells.h5ad"), ("AMHB", "stereoseq_bin1_crop.gem.gz")):
         (blk,) = [b for b in job_blocks(proc.stdout, "bin_finer") if f"resources/pseudospots/{name}.h5ad" in b]
@@ -289,17 +290,18 @@ def test_dry_run_paper(tmp_path):
     qc_inputs = " ".join(b.split("output:")[0] for b in job_blocks(proc.stdout, "qc"))
     assert "../shared/data/melanoma_mel1_rep1.tsv.gz" in qc_inputs
     assert "../shared/data/visium_mouse_cytassist" in qc_inputs
+    assert "../shared/data/st_breast_layers/Layer2_BC_count_matrix-1.tsv.gz" in qc_inputs  # the HBC stand-in
 
     # with network: switching the 10x rows on downloads them
     table = (REPO / "config" / "samples_paper.tsv").read_text()
-    rows = [ln if not ln.split("\t")[0] in ("HBC", "MBSP", "IDC") else ln.rsplit("\t", 1)[0] + "\ttrue" for ln in table.splitlines()]
+    rows = [ln if not ln.split("\t")[0] in ("HBC_visium", "MBSP", "IDC") else ln.rsplit("\t", 1)[0] + "\ttrue" for ln in table.splitlines()]
     online = tmp_path / "samples_online.tsv"
     online.write_text("\n".join(rows) + "\n")
     over = write_yaml(tmp_path / "online.yaml", {"samples": str(online)})
     proc = smk(["-n", "--cores", "2", "--configfile", "config/paper.yaml", over], cwd=workdir(tmp_path), timeout=180)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
-    assert counts.get("download") == 3 and counts.get("qc") == 8 and counts.get("ablation") == 6, counts
+    assert counts.get("download") == 3 and counts.get("qc") == 9 and counts.get("ablation") == 6, counts
     qc_inputs = " ".join(b.split("output:")[0] for b in job_blocks(proc.stdout, "qc"))
     assert "resources/download/IDC" in qc_inputs
 
@@ -323,8 +325,19 @@ def test_paper_settings():
     assert {"HM", "MP", "AMHB", "HBC", "MBSP", "IDC"} <= set(table["sample"])
     hm = table.set_index("sample").loc["HM"]
     assert hm["sha256"] == "0b85ad5f478dad8e34c97e0028b9caea71edf489d559027c79db9c96af4034f4"
-    for sid, name in {"HBC": "V1_Breast_Cancer_Block_A_Section_1", "MBSP": "V1_Mouse_Brain_Sagittal_Posterior", "IDC": "V1_Human_Invasive_Ductal_Carcinoma"}.items():
+    for sid, name in {"HBC_visium": "V1_Breast_Cancer_Block_A_Section_1", "MBSP": "V1_Mouse_Brain_Sagittal_Posterior", "IDC": "V1_Human_Invasive_Ductal_Carcinoma"}.items():
         assert name in table.set_index("sample").loc[sid, "location"]
+    # HBC: the ST breast cancer stand-in (layer 2), under nested and lost, said on the page, in both configs
+    for tsv in ("samples_paper.tsv", "samples_paper_reduced.tsv"):
+        t = pd.read_csv(REPO / "config" / tsv, sep="\t", comment="#", dtype=str, keep_default_na=False).set_index("sample")
+        hbc = t.loc["HBC"]
+        assert (hbc["location"], hbc["format"], hbc["lattice"], hbc["enabled"]) == ("../shared/data/st_breast_layers/Layer2_BC_count_matrix-1.tsv.gz", "st-table", "square", "true")
+        assert hbc["sha256"] == "1ad44ddae8b878099fd628801f20192e59d2484c18829c4e9700694ab057fd1f"  # ../shared/README.md
+    for c in (cfg, reduced):
+        assert c["evaluate"]["samples"]["HBC"]["protocols"] == ["nested", "lost"]
+    assert "Stahl et al. 2016" in cfg["results_page"]["stand_ins"]["HBC"] and "not reachable" in cfg["results_page"]["stand_ins"]["HBC"]
+    assert set(cfg["results_page"]["stand_ins"]) == {"MP", "AMHB", "HBC"}
+    assert "HBC stand-in" in reduced["results_page"]["notes"]
 
 
 def test_slurm_profile_requests_gpus(tmp_path):

@@ -22,16 +22,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import InputError
-from ._text import _IO_ERRORS, _check_unique_ids, _examples, _first_lines, _io_error, _is_gzip, _parse_st_ids, _read_table, _sniff_sep, _split, _table_matrix
-from .cells import BinConfig, _as_csr, read_cells
+from ._text import MAX_COUNT, _IO_ERRORS, _check_unique_ids, _examples, _first_lines, _io_error, _is_gzip, _parse_st_ids, _read_table, _sniff_sep, _split, _table_matrix
+from .cells import _as_csr, centroid_columns, read_cells
 from .molecules import read_molecules
-from .points import Points, numeric_column
+from .points import Points, numeric_column, row_labels
 
 __all__ = ["read_beads", "read_cell_points", "BEAD_CHUNK"]
 
 #: bead rows parsed at a time
 BEAD_CHUNK = 1000
-_BIN = BinConfig()
 
 
 def _check_chunk(df: pd.DataFrame, path: Path, first_row: int) -> np.ndarray:
@@ -44,7 +43,7 @@ def _check_chunk(df: pd.DataFrame, path: Path, first_row: int) -> np.ndarray:
         i = int(rows[0]) if len(rows) else 0
         raise InputError(path, f"column {col!r}", f"non-numeric value {str(df[col].iloc[i])!r} at bead {df.index[i]!r} (row {first_row + i + 1})")
     values = df.to_numpy(dtype=np.float64)
-    for bad, what in ((~np.isfinite(values), "missing/NaN or infinite"), (values < 0, "negative")):
+    for bad, what in ((~np.isfinite(values), "missing/NaN or infinite"), (values < 0, "negative"), (values > MAX_COUNT, f"too large (above {MAX_COUNT:g})")):
         if bad.any():
             i, j = np.argwhere(bad)[0]
             raise InputError(path, f"column {df.columns[j]!r}", f"{what} value {values[i, j]:g} at bead {df.index[i]!r} (row {first_row + i + 1})")
@@ -100,29 +99,24 @@ def read_beads(path) -> Points:
     ok, bx, by = _parse_st_ids(ids)
     if not ok.all():
         raise InputError(path, "bead ids", f"{int((~ok).sum())} bead id(s) not of the form 'XxY': {_examples(np.asarray(ids)[~ok])}")
-    return Points(np.column_stack([bx, by]), X, names, kind="beads", source=str(path), unit="px", columns={"x": "bead id X", "y": "bead id Y"})
+    return Points(np.column_stack([bx, by]), X, names, kind="beads", source=str(path), unit="px", columns={"x": "bead id X", "y": "bead id Y"}, labels=pd.Index(np.asarray(ids, dtype=str)).map(lambda b: f"bead {b!r}"))
 
 
 def read_cell_points(path, *, x: str | None = None, y: str | None = None, gene: str | None = None, count: str | None = None, drop=(), query: str | None = None) -> Points:
     """Read cells (``.h5ad`` or a cell table) into one point per cell at its centroid.
 
-    ``x``/``y`` default to :class:`~.cells.BinConfig`'s (``x``, ``y``); a
-    table with a ``gene`` column is one molecule per row and is read by
-    :func:`~.molecules.read_molecules` (with ``count``).
-    ``drop`` and ``query`` as in :func:`~.cells.read_cells`.
+    ``x``/``y`` are detected as :func:`~.cells.read_cells` detects them
+    (names in any case); a table with a gene column (or a molecule layout)
+    is one molecule per row and is read by :func:`~.molecules.read_molecules`
+    (with ``count``). ``drop`` and ``query`` as in :func:`~.cells.read_cells`.
     """
     path = Path(path)
-    x, y, gene = x or _BIN.x, y or _BIN.y, gene or _BIN.gene
     coords, counts, genes = read_cells(path, x=x, y=y, gene=gene, drop=drop, query=query)
-    for col in (x, y):
-        if col not in coords.columns:
-            shown = ", ".join(map(str, list(coords.columns)[:12]))
-            raise InputError(path, f"--{'x' if col == x else 'y'}", f"column {col!r} not found (have {shown})")
     if counts is None:  # a gene column: one molecule per row (read_cells keeps no count column)
         return read_molecules(path, x=x, y=y, gene=gene, count=count)
-    labels = [str(i) for i in coords.index]
-    xs = numeric_column(coords[x], path, x, labels=labels)
-    ys = numeric_column(coords[y], path, y, labels=labels)
+    fx, fy = centroid_columns(coords.columns, x, y, path)
+    labels = row_labels(coords.index, "cell")
+    xs = numeric_column(coords[fx], path, fx, labels=labels)
+    ys = numeric_column(coords[fy], path, fy, labels=labels)
     X = _as_csr(counts, len(xs), path)
-    return Points(np.column_stack([xs, ys]), X, pd.Index(list(map(str, genes))), kind="cells", source=str(path), columns={"x": x, "y": y})
-
+    return Points(np.column_stack([xs, ys]), X, pd.Index(list(map(str, genes))), kind="cells", source=str(path), columns={"x": fx, "y": fy}, labels=labels)

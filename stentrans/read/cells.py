@@ -23,25 +23,80 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import InputError
-from ..lattice import check_extent
+from ..lattice import check_extent, check_point_extent
 from ._text import _IO_ERRORS, _check_counts, _first_lines, _split
+from .points import find_column, row_labels, shown_columns
 
 log = logging.getLogger("stentrans.binning")
+
+#: the x / y names tried when only the other coordinate column is named
+_BIN_X, _BIN_Y = "x", "y"
 
 __all__ = ["BinConfig", "bin_cells", "read_cells"]
 
 
 @dataclass
 class BinConfig:
-    """Column names and the tissue rule of binning (their defaults, written once here)."""
+    """Column names and the tissue rule of binning (their defaults, written once here).
 
-    x: str = field(default="x", metadata={"help": "x coordinate column"})
-    y: str = field(default="y", metadata={"help": "y coordinate column"})
-    gene: str = field(default="gene", metadata={"help": "gene column of one-molecule-per-row tables", "flag": "--gene-column"})
+    Column names ``None`` are detected (:func:`table_columns`), in any case.
+    """
+
+    x: str | None = field(default=None, metadata={"help": "x coordinate column (default: detected)"})
+    y: str | None = field(default=None, metadata={"help": "y coordinate column (default: detected)"})
+    gene: str | None = field(default=None, metadata={"help": "gene column of one-molecule-per-row tables (default: detected)", "flag": "--gene-column"})
     min_cells: int = field(default=1, metadata={"help": "drop squares with fewer cells/molecules"})
 
 
 _BIN = BinConfig()
+#: centroid columns ``(x, y)`` of cell tables, tried in this order when none are named (any case):
+#: generic, Xenium ``cells.csv``, MERSCOPE ``cell_metadata.csv``, CosMx ``metadata_file.csv``
+CENTROIDS = (("x", "y"), ("x_centroid", "y_centroid"), ("center_x", "center_y"), ("CenterX_global_px", "CenterY_global_px"))
+
+
+def centroid_columns(have, x: str | None = None, y: str | None = None, source=None) -> tuple[str | None, str | None]:
+    """The centroid columns of a cell table as ``have`` spells them: the named ones (any case), else the first pair of :data:`CENTROIDS` present; ``None`` where not found."""
+    if x is not None or y is not None:
+        return (find_column(have, x or _BIN_X, source=source, role="x"), find_column(have, y or _BIN_Y, source=source, role="y"))
+    for cx, cy in CENTROIDS:
+        fx, fy = find_column(have, cx, source=source, role="x"), find_column(have, cy, source=source, role="y")
+        if fx is not None and fy is not None:
+            return fx, fy
+    return None, None
+
+
+def molecule_columns(have, x: str | None = None, y: str | None = None, gene: str | None = None, source=None) -> dict | None:
+    """``{"x", "y", "gene"}`` when ``have`` is a one-molecule-per-row table, else ``None``.
+
+    With ``gene`` named the table is one (the column must exist; x/y as
+    :func:`~.molecules.detect_columns` finds them); without, when a molecule
+    layout (:data:`~.molecules.LAYOUTS`) fits.
+    """
+    from .molecules import detect_columns
+
+    if gene is not None:
+        cols, _ = detect_columns(have, x=x, y=y, gene=gene, source=source)
+        return cols
+    try:
+        cols, _ = detect_columns(have, x=x, y=y, source=source)
+    except InputError:
+        return None
+    return cols
+
+
+def no_layout(source, have) -> InputError:
+    """The error for a table that fits no layout: the columns found, the names expected and the flags that choose them."""
+    from .molecules import LAYOUTS
+
+    mol = ", ".join(f"{lay.x}/{lay.y}/{lay.gene}" for lay in LAYOUTS)
+    cen = ", ".join(f"{cx}/{cy}" for cx, cy in CENTROIDS)
+    return InputError(
+        source,
+        "columns",
+        f"no layout fits the columns found ({shown_columns(have)}): a molecule table needs x, y and gene columns ({mol}), "
+        f"a cell table x/y centroid columns ({cen}) and numeric gene columns (names in any case); "
+        "name them with --x, --y and --gene (--format chooses the reader, --drop the numeric columns that are not genes; see stentrans bin --help)",
+    )
 
 # numeric columns with these names are cell ids, not genes
 _ID_COLUMN = re.compile(r"^(unnamed: ?0|cell|cells|cell_?id|cellid|id|index|barcode|cell_?index)$", re.IGNORECASE)
@@ -61,7 +116,7 @@ def _as_csr(counts, n_rows: int, source, genes=None) -> sp.csr_matrix:
     return X.astype(np.float32)
 
 
-def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, x: str = _BIN.x, y: str = _BIN.y, gene: str = _BIN.gene, genes=None, origin: tuple[float, float] | None = None, min_cells: int = _BIN.min_cells, source=None) -> ad.AnnData:
+def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, x: str | None = _BIN.x, y: str | None = _BIN.y, gene: str | None = _BIN.gene, genes=None, origin: tuple[float, float] | None = None, min_cells: int = _BIN.min_cells, source=None) -> ad.AnnData:
     """Sum cells (or molecules) into square pseudo-spots.
 
     Parameters
@@ -69,7 +124,8 @@ def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, 
     coords_df
         One row per cell with coordinates in columns ``x`` and ``y``; or, when
         ``counts`` is ``None``, one row per detected molecule with its gene in
-        column ``gene`` (subcellular data).
+        column ``gene`` (subcellular data). Names ``None`` are detected as
+        :func:`read_cells` detects them; every name matches in any case.
     counts
         ``(n_cells, n_genes)`` counts (array, sparse matrix or DataFrame whose
         columns are the genes), in the row order of ``coords_df``.
@@ -96,9 +152,18 @@ def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, 
     bin_size = float(bin_size)
     if not np.isfinite(bin_size) or bin_size <= 0:
         raise InputError(source, "bin_size", f"{bin_size:g} must be a positive number")
-    for col in (x, y):
-        if col not in coords_df.columns:
-            raise InputError(source, "coordinates", f"column {col!r} not found (have {', '.join(map(str, coords_df.columns[:10]))})")
+    have = list(map(str, coords_df.columns))
+    if counts is None:
+        cols = molecule_columns(have, x, y, gene, source)
+        if cols is None:
+            raise no_layout(source, have)
+        x, y, gene = cols["x"], cols["y"], cols["gene"]
+    else:
+        fx, fy = centroid_columns(have, x, y, source)
+        for flag, col, want in (("--x", fx, x), ("--y", fy, y)):
+            if col is None:
+                raise InputError(source, flag, f"column {want!r} not found (have {shown_columns(have)})") if want is not None else no_layout(source, have)
+        x, y = fx, fy
     xs = pd.to_numeric(coords_df[x], errors="coerce").to_numpy(float)
     ys = pd.to_numeric(coords_df[y], errors="coerce").to_numpy(float)
     bad = ~(np.isfinite(xs) & np.isfinite(ys))
@@ -110,8 +175,6 @@ def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, 
         raise InputError(source, "coordinates", "no cells to bin")
 
     if counts is None:
-        if gene not in coords_df.columns:
-            raise InputError(source, "counts", f"no counts given and no {gene!r} column for one-molecule-per-row data")
         gcol = coords_df[gene]
         empty = gcol.isna().to_numpy() | (gcol.astype(str).str.strip() == "").to_numpy()
         if empty.any():
@@ -130,6 +193,7 @@ def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, 
             raise InputError(source, "genes", f"{len(genes)} gene names for {X.shape[1]} count columns")
         unit = "cells"
 
+    check_point_extent(np.column_stack([xs, ys]), (bin_size, bin_size), source, (x, y), labels=lambda k: row_labels(coords_df.index[k : k + 1])[0], grid=f"squares of side {bin_size:g}", hint="; a stray coordinate, or a --bin-size too small for the data's extent")
     x0, y0 = (float(np.min(xs)), float(np.min(ys))) if origin is None else (float(origin[0]), float(origin[1]))
     fi = np.floor((xs - x0) / bin_size)
     fj = np.floor((ys - y0) / bin_size)
@@ -237,19 +301,25 @@ def _numeric_columns(df: pd.DataFrame, path, skip) -> pd.DataFrame:
     return out
 
 
-def read_cells(path, *, x: str = _BIN.x, y: str = _BIN.y, gene: str = _BIN.gene, drop=(), query: str | None = None):
+def read_cells(path, *, x: str | None = _BIN.x, y: str | None = _BIN.y, gene: str | None = _BIN.gene, drop=(), query: str | None = None):
     """Load cell-level or molecule-level data for :func:`bin_cells`.
 
     ``.h5ad``: cells are observations; coordinates from ``obs[x]``/``obs[y]``,
     else ``obsm["spatial"]``; counts from ``layers["counts"]`` when present,
     else ``X``. Tables (``.csv``/``.tsv``, optionally gzipped): a ``gene``
-    column means one molecule per row; otherwise one cell per row with the
-    numeric columns other than ``x``, ``y`` and ``drop`` as genes (text
-    columns and id columns such as ``cell``, ``cell_id``, ``Unnamed: 0`` are
-    ignored). ``query`` (a :meth:`pandas.DataFrame.query` string,
-    e.g. ``"Animal_ID == 1 and Bregma == 0.26"``) selects rows first.
+    column, or a molecule layout (:data:`~.molecules.LAYOUTS`) when ``gene``
+    is not given, means one molecule per row (x/y: the layout's); otherwise
+    one cell per row with the numeric columns other than ``x``, ``y`` and
+    ``drop`` as genes (text columns and id columns such as ``cell``,
+    ``cell_id``, ``Unnamed: 0`` are ignored). Column names ``None`` are
+    detected (cells: the first pair of :data:`CENTROIDS`); every name matches
+    in any case. A table that fits neither is an :class:`InputError` naming
+    the columns found and the flags that choose them. ``query`` (a
+    :meth:`pandas.DataFrame.query` string, e.g. ``"Animal_ID == 1 and Bregma
+    == 0.26"``) selects rows first.
 
-    Returns ``(coords_df, counts_or_None, genes_or_None)``.
+    Returns ``(coords_df, counts_or_None, genes_or_None)``; ``coords_df``
+    holds the coordinate (and gene) columns under the file's names.
     """
     path = Path(path)
     if not path.exists():
@@ -261,11 +331,12 @@ def read_cells(path, *, x: str = _BIN.x, y: str = _BIN.y, gene: str = _BIN.gene,
         except (*_IO_ERRORS, KeyError, ValueError, TypeError, RuntimeError) as err:  # h5py: RuntimeError for damaged files
             raise InputError(path, "file", f"cannot be read as .h5ad ({type(err).__name__})") from None
         obs = a.obs.copy()
-        if x not in obs or y not in obs:
+        fx, fy = centroid_columns(obs.columns, x, y, path)
+        if fx is None or fy is None:
             if "spatial" not in a.obsm:
-                raise InputError(path, "coordinates", f'no obs[{x!r}]/obs[{y!r}] and no obsm["spatial"]')
+                raise InputError(path, "coordinates", f'no obs[{x or "x"!r}]/obs[{y or "y"!r}] (any case) and no obsm["spatial"]')
             xy = np.asarray(a.obsm["spatial"], dtype=float)
-            obs[x], obs[y] = xy[:, 0], xy[:, 1]
+            obs[x or _BIN_X], obs[y or _BIN_Y] = xy[:, 0], xy[:, 1]
         counts = a.layers["counts"] if "counts" in a.layers else a.X
         if query:
             sel = obs.eval(query)
@@ -277,8 +348,15 @@ def read_cells(path, *, x: str = _BIN.x, y: str = _BIN.y, gene: str = _BIN.gene,
             df = df.query(query)
         except Exception as err:  # pandas raises many kinds for a bad expression
             raise InputError(path, "query", f"{query!r}: {type(err).__name__}: {err}") from None
-    if gene in df.columns:
-        return df[[x, y, gene]] if x in df and y in df else df, None, None
+    have = list(map(str, df.columns))
+    mol = molecule_columns(have, x, y, gene, path)
+    if mol is not None:
+        return df[[mol["x"], mol["y"], mol["gene"]]], None, None
+    fx, fy = centroid_columns(have, x, y, path)
+    for flag, col, want in (("--x", fx, x), ("--y", fy, y)):
+        if col is None:
+            raise InputError(path, flag, f"column {want!r} not found (have {shown_columns(have)})") if want is not None else no_layout(path, have)
+    x, y = fx, fy
     missing = [c for c in drop if c not in df.columns]
     if missing:
         raise InputError(path, "drop", f"column(s) not found: {', '.join(missing)}")
@@ -288,5 +366,5 @@ def read_cells(path, *, x: str = _BIN.x, y: str = _BIN.y, gene: str = _BIN.gene,
     df = _numeric_columns(df, path, skip=[x, y, *drop, *ids])
     gene_cols = [c for c in df.columns if c not in (x, y) and c not in drop and c not in ids and pd.api.types.is_numeric_dtype(df[c])]
     if not gene_cols:
-        raise InputError(path, "genes", "no numeric gene columns besides the coordinates")
-    return df[[x, y]] if x in df and y in df else df, df[gene_cols], gene_cols
+        raise no_layout(path, have)
+    return df[[x, y]], df[gene_cols], gene_cols

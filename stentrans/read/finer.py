@@ -10,6 +10,10 @@
 * a header with molecule columns (:data:`.molecules.LAYOUTS`) -> molecules
   (:mod:`.molecules`);
 * any other table -> cells (centroid columns plus one numeric column per gene).
+
+Column names match in any case (an exact match first). A table that fits
+no layout is an error naming the columns found and the flags that choose
+them (``--format``, ``--x``, ``--y``, ``--gene``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ._text import _first_lines, _is_table_name, _parse_st_ids, _sniff_sep, _spl
 from .beads import read_beads, read_cell_points
 from .gem import gem_comment_lines, read_gem
 from .molecules import detect_columns, read_molecules
-from .points import Points, file_name
+from .points import Points, file_name, find_column
 
 __all__ = ["FORMATS", "detect_format", "read_finer"]
 
@@ -48,14 +52,15 @@ def detect_format(path, *, x: str | None = None, y: str | None = None, gene: str
         raise InputError(path, "header", "empty file (no header)")
     sep = _sniff_sep(path, lines[0])
     header = [h.strip() for h in _split(lines[0], sep)]
-    if "geneID" in header and any(c in header for c in _GEM_COUNTS):
+    if find_column(header, "geneID", source=path, role="gene") and find_column(header, *_GEM_COUNTS, source=path, role="count"):
         return "gem"
     if len(lines) > 1 and _parse_st_ids([_split(lines[1], sep)[0] if lines[1] else ""])[0][0]:
         return "beads"
     if len(header) > 2 and _parse_st_ids(header[1:])[0].mean() >= 0.5:
         return "beads"
+    named = {k: v if v is not None and find_column(header, v) else None for k, v in (("x", x), ("y", y), ("gene", gene))}
     try:
-        detect_columns(header, x=x if x in header else None, y=y if y in header else None, gene=gene if gene in header else None, source=path)
+        detect_columns(header, **named, source=path)
     except InputError:
         return "cells"
     return "molecules"

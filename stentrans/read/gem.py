@@ -13,7 +13,7 @@ from pathlib import Path
 from .._errors import InputError
 from ._text import _IO_ERRORS, _io_error, _open_text
 from .molecules import detect_columns, read_columns, table_columns
-from .points import Points, points_from_long
+from .points import Points, find_column, points_from_long
 
 __all__ = ["GEM_DNB_UM", "read_gem", "gem_comment_lines"]
 
@@ -41,7 +41,8 @@ def read_gem(path, *, x: str | None = None, y: str | None = None, gene: str | No
 
     ``gene`` defaults to ``geneID``, ``x``/``y`` to ``x``/``y``, ``count`` to
     ``MIDCounts``, ``MIDCount``, ``UMICount`` or ``UMICounts`` (the first
-    present); a GEM file without a count column is an error.
+    present; every name in any case); a GEM file without a count column is
+    an error.
     """
     path = Path(path)
     if not path.exists():
@@ -49,10 +50,10 @@ def read_gem(path, *, x: str | None = None, y: str | None = None, gene: str | No
     skip = gem_comment_lines(path)
     have, sep = table_columns(path, skip=skip)
     if count is None:
-        count = next((c for c in _GEM_COUNTS if c in have), None)
+        count = find_column(have, *_GEM_COUNTS, source=path, role="count")
         if count is None:
-            raise InputError(path, "columns", f"no count column ({', '.join(_GEM_COUNTS)}) in the GEM header ({', '.join(have[:8])}); name it with --count")
-    gene = gene or ("geneID" if "geneID" in have else None)
+            raise InputError(path, "columns", f"no count column ({', '.join(_GEM_COUNTS)}; any case) in the GEM header ({', '.join(have[:8])}); name it with --count")
+    gene = gene or find_column(have, "geneID", source=path, role="gene")
     cols, _ = detect_columns(have, x=x or "x", y=y or "y", gene=gene, count=count, source=path)
     df = read_columns(path, cols, sep, skip=skip)
     pts = points_from_long(df, x=cols["x"], y=cols["y"], gene=cols["gene"], count=cols["count"], source=path, kind="gem", unit="DNB", um_per_unit=GEM_DNB_UM)

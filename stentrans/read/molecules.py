@@ -1,6 +1,8 @@
 """Molecule tables: one row per detected molecule (MERSCOPE, Xenium, CosMx or generic), as :class:`~.points.Points`.
 
-Columns are detected from the vendors' names, first match wins:
+Columns are detected from the vendors' names in any case (an exact match
+first: ``Gene,x,y`` as ISS / pciSeq write it is the generic layout), first
+layout that matches wins:
 
 ==========  ==============  ==============  ================  ===========
 layout      x               y               gene              units
@@ -29,7 +31,7 @@ import pandas as pd
 
 from .._errors import InputError
 from ._text import _IO_ERRORS, _first_lines, _io_error, _is_gzip, _sniff_sep, _split
-from .points import Points, check_columns, file_name, points_from_long
+from .points import Points, check_columns, file_name, find_column, points_from_long, shown_columns
 
 __all__ = ["LAYOUTS", "COUNT_COLUMNS", "detect_columns", "read_molecules", "table_columns"]
 
@@ -57,26 +59,28 @@ COUNT_COLUMNS = ("count", "counts", "MIDCounts", "MIDCount", "UMICount", "UMICou
 def detect_columns(have, *, x=None, y=None, gene=None, count=None, source=None) -> tuple[dict, Layout | None]:
     """The columns to use (``{"x", "y", "gene", "count"}``) and the layout they came from.
 
-    Named columns must exist; the others are taken from the first layout of
-    :data:`LAYOUTS` whose remaining columns all exist. No match is an
-    :class:`InputError` listing the expected names.
+    Names match in any case, an exact match first (:func:`~.points.find_column`:
+    ``Gene,x,y`` is the generic layout). Named columns must exist; the
+    others are taken from the first layout of :data:`LAYOUTS` whose remaining
+    columns all exist. No match is an :class:`InputError` naming the columns
+    found, the expected names and the flags that choose them.
     """
     have = [str(h) for h in have]
-    check_columns(source, have, {"x": x, "y": y, "gene": gene, "count": count})
+    named = check_columns(source, have, {"x": x, "y": y, "gene": gene, "count": count})
     chosen = layout = None
     for lay in LAYOUTS:
-        cand = {"x": x or lay.x, "y": y or lay.y, "gene": gene or lay.gene}
-        if all(c in have for c in cand.values()):
+        cand = {}
+        for role in ("x", "y", "gene"):
+            cand[role] = named[role] or find_column(have, getattr(lay, role), source=source, role=role)
+            if cand[role] is None:
+                break
+        else:
             chosen, layout = cand, lay
             break
     if chosen is None:
         expected = "; ".join(f"{lay.x}/{lay.y}/{lay.gene} ({lay.name})" for lay in LAYOUTS)
-        shown = ", ".join(have[:12]) + (", ..." if len(have) > 12 else "")
-        raise InputError(source, "columns", f"no molecule columns found (have {shown}); expected one of {expected}, or name them with --x/--y/--gene")
-    if count is None:
-        lower = {h.lower(): h for h in reversed(have)}
-        count = next((h for h in COUNT_COLUMNS if h in have), None) or next((lower[h.lower()] for h in COUNT_COLUMNS if h.lower() in lower), None)
-    chosen["count"] = count
+        raise InputError(source, "columns", f"no molecule columns found (have {shown_columns(have)}); expected one of {expected} (any case), or name them with --x/--y/--gene")
+    chosen["count"] = named["count"] or find_column(have, *COUNT_COLUMNS, source=source, role="count")
     if x or y:  # units are the layout's only for its own coordinate columns
         layout = layout._replace(unit=None, um_per_unit=None) if layout is not None else None
     return chosen, layout

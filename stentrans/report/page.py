@@ -8,7 +8,9 @@ paths in). No number on the page is typed by hand. Figures are copied next
 to the page and shrunk until each PNG is under a size limit (default
 300 KB), so the page can be committed.
 
-Layout: run and settings; the lattice mapping of each sample; the real 2x
+Layout: run and settings; the stand-ins (the run's data sets that take the
+place of the paper's, which are not reachable here: named on the page, and
+the paper's values beside them marked); the lattice mapping of each sample; the real 2x
 truth first (samples binned from finer data: every method against truth at
 the new positions, the noise ceiling, whether the default beats the best
 baseline); then the nested protocol (what users get on spots no model saw),
@@ -210,25 +212,31 @@ def collect(files, benchmarks=None) -> dict:
     return out
 
 
-def claims(summary, per_gene, ablation, patterns, paper_medians, paper_new_terms) -> list[str]:
-    """The paper's claims, each decided from the measured numbers."""
+def named(ds: str, stand_ins=()) -> str:
+    """A data set's name on the page: stand-ins for the paper's data sets say so."""
+    return f"{ds} (stand-in)" if ds in stand_ins else ds
+
+
+def claims(summary, per_gene, ablation, patterns, paper_medians, paper_new_terms, stand_ins=()) -> list[str]:
+    """The paper's claims, each decided from the measured numbers (``stand_ins``: data sets that are not the paper's, named so)."""
     lines = []
     if summary is None:
         return lines
     lab = registry.label
     st = lab(registry.PAPER_METHOD)
     for ds in dict.fromkeys(summary["dataset"]):
+        name = named(ds, stand_ins)
         st_p = mean_of(summary, ds, "paper", "stentrans")
         bm, bv = best_baseline(summary, ds, "paper")
         if np.isfinite(st_p) and bm:
             verdict = "holds" if st_p > bv else "does not hold"
-            ref = f"; the paper reports {paper_medians[ds]:.3f}" if ds in paper_medians else ""
-            lines.append(f"**{ds}, `paper` protocol** — {st} beats every baseline: {verdict} ({st} {st_p:.3f} vs {lab(bm)} {bv:.3f}{ref}).")
+            ref = (f"; the paper reports {paper_medians[ds]:.3f} on its own {ds}, not this stand-in" if ds in stand_ins else f"; the paper reports {paper_medians[ds]:.3f}") if ds in paper_medians else ""
+            lines.append(f"**{name}, `paper` protocol** — {st} beats every baseline: {verdict} ({st} {st_p:.3f} vs {lab(bm)} {bv:.3f}{ref}).")
         st_n = mean_of(summary, ds, "nested", "stentrans")
         bm_n, bv_n = best_baseline(summary, ds, "nested")
         if np.isfinite(st_n) and bm_n:
             verdict = "holds" if st_n > bv_n else "does not hold"
-            line = f"**{ds}, `nested`** (spots no model saw) — the paper's network beats interpolation: {verdict} ({st} {st_n:.3f} vs {lab(bm_n)} {bv_n:.3f})."
+            line = f"**{name}, `nested`** (spots no model saw) — the paper's network beats interpolation: {verdict} ({st} {st_n:.3f} vs {lab(bm_n)} {bv_n:.3f})."
             rb = mean_of(summary, ds, "nested", "robust")
             if np.isfinite(rb):
                 t = paired_test(per_gene[per_gene["dataset"] == ds], "nested", "robust", bm_n) if per_gene is not None else None
@@ -239,7 +247,7 @@ def claims(summary, per_gene, ablation, patterns, paper_medians, paper_new_terms
         bm_h, bv_h = best_baseline(summary, ds, "heldout-genes")
         if np.isfinite(st_h) and bm_h:
             verdict = "holds" if st_h > bv_h else "does not hold"
-            lines.append(f"**{ds}, `heldout-genes`** — {st} generalises to genes it never trained on: {verdict} ({st_h:.3f} vs {lab(bm_h)} {bv_h:.3f}; on `paper` {st_p:.3f}).")
+            lines.append(f"**{name}, `heldout-genes`** — {st} generalises to genes it never trained on: {verdict} ({st_h:.3f} vs {lab(bm_h)} {bv_h:.3f}; on `paper` {st_p:.3f}).")
     if ablation is not None:
         abl = registry.ABLATIONS
         for ds, grp in ablation.groupby("dataset", sort=False):
@@ -248,13 +256,13 @@ def claims(summary, per_gene, ablation, patterns, paper_medians, paper_new_terms
                 worse = [lab(m) for m in abl[1:] if vals[m] < vals["stentrans"]]
                 verdict = "holds" if len(worse) == len(abl) - 1 else "does not hold"
                 detail = ", ".join(f"{lab(m)} {vals[m]:.3f}" for m in abl)
-                lines.append(f"**{ds}, Table 1** — the full model beats every ablation: {verdict} ({detail}).")
+                lines.append(f"**{named(ds, stand_ins)}, Table 1** — the full model beats every ablation: {verdict} ({detail}).")
     for ds, pat in patterns.items():
         n_new = pat["summary"].get("n_new_terms", {}).get("overall")
         if n_new is not None:
             ref = f" (the paper: {paper_new_terms})" if paper_new_terms is not None else ""
             verdict = "holds" if n_new > 0 else "does not hold"
-            line = f"**{ds}, Fig. 4** — enhancement reveals GO:BP terms the original data does not: {verdict}, {n_new} new terms{ref}."
+            line = f"**{named(ds, stand_ins)}, Fig. 4** — enhancement reveals GO:BP terms the original data does not: {verdict}, {n_new} new terms{ref}."
             ctl = dict(pat["summary"].get("new_terms_control") or {})
             enh = ctl.pop("enhanced", None)
             for d, c in ctl.items():
@@ -266,6 +274,18 @@ def claims(summary, per_gene, ablation, patterns, paper_medians, paper_new_terms
     return lines
 
 
+def _paper_value(value: str, ds: str, stand_ins) -> str:
+    """A paper value for a table cell: marked † where the run's data set is a stand-in."""
+    return f"{value} †" if value and ds in stand_ins else value
+
+
+def _stand_in_footnote(datasets, stand_ins) -> list[str]:
+    hit = [d for d in dict.fromkeys(datasets) if d in stand_ins]
+    if not hit:
+        return []
+    return [f"† {', '.join(hit)}: stand-in{'s' if len(hit) > 1 else ''} for the paper's data set{'s' if len(hit) > 1 else ''} of that name (see *Stand-ins* above); the *paper* value is the paper's result on its own data, not on this one.\n"]
+
+
 def _grid_table(grid: dict) -> pd.DataFrame:
     rows = []
     for s, g in grid.items():
@@ -275,7 +295,7 @@ def _grid_table(grid: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pcc_sections(summary, per_gene, paper_medians) -> list[str]:
+def _pcc_sections(summary, per_gene, paper_medians, stand_ins=()) -> list[str]:
     out = []
     present = set(summary["method"])
     methods = registry.order(summary["method"])
@@ -286,8 +306,10 @@ def _pcc_sections(summary, per_gene, paper_medians) -> list[str]:
         out.append(text + ". Mean ± sd over seeds of the per-seed median over genes.\n")
         tab = method_table(summary, protocol, methods)
         if protocol == "paper" and paper_medians:
-            tab.insert(1, f"{registry.label(registry.PAPER_METHOD)} *paper*", [f"{paper_medians[d]:.3f}" if d in paper_medians else "" for d in tab["data set"]])
+            tab.insert(1, f"{registry.label(registry.PAPER_METHOD)} *paper*", [_paper_value(f"{paper_medians[d]:.3f}", d, stand_ins) if d in paper_medians else "" for d in tab["data set"]])
         out.append(to_markdown(tab))
+        if protocol == "paper" and paper_medians:
+            out += _stand_in_footnote([d for d in tab["data set"] if d in paper_medians], stand_ins)
         if per_gene is None:
             continue
         tests = []
@@ -418,7 +440,7 @@ def _cost_section(b: pd.DataFrame) -> list[str]:
     return out
 
 
-def render(files, title: str = "stEnTrans results", benchmarks=None, paper_medians=None, paper_table1=None, paper_new_terms=None, run_info=None, fig_dir=None, page_dir=None, max_png_bytes: int = 300_000, notes: str = "", realtruth_doc=None) -> str:
+def render(files, title: str = "stEnTrans results", benchmarks=None, paper_medians=None, paper_table1=None, paper_new_terms=None, run_info=None, fig_dir=None, page_dir=None, max_png_bytes: int = 300_000, notes: str = "", realtruth_doc=None, stand_ins=None) -> str:
     """The page's Markdown; figures copied (and shrunk) into ``fig_dir``.
 
     Parameters
@@ -435,6 +457,10 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
     realtruth_doc
         The benchmark's real-truth page (``docs/realtruth.md``), whose raw-count table follows the run's own
         real-truth table (see :func:`realtruth_benchmark_section`); None leaves it out.
+    stand_ins
+        ``{data set: what it is}`` for the run's data sets that stand in for the paper's (not reachable
+        here): listed in a section of their own under the notes, named "(stand-in)" in the claims, and
+        the paper's values beside them marked (they are the paper's results on its own data).
     """
     paper_medians = dict(paper_medians or {})
     paper_table1 = dict(paper_table1 or {})
@@ -448,6 +474,12 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
         out.append("")
     if notes:
         out.append(notes.strip() + "\n")
+    stand_ins = {d: t for d, t in dict(stand_ins or {}).items() if d in files}
+    if stand_ins:
+        out.append("## Stand-ins for the paper's data sets\n")
+        out.append("These data sets are not the paper's (the paper's are not reachable here): their numbers are not the paper's results on its data, and a *paper* value shown beside one (marked †) is the paper's result on its own data set.\n")
+        out += [f"- **{d}**: {t.strip()}" for d, t in stand_ins.items()]
+        out.append("")
     if summary is not None:  # the real task first (a -> a/2 against real truth), then the mapping and the proxies
         out += _realtruth_section(summary)
     if realtruth_doc:
@@ -457,15 +489,16 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
         out.append("Each sample's spots on its dense grid: the down-sampling D keeps the model's input, the enhancement fills the positions H(M).\n")
         out.append(to_markdown(_grid_table(data["grid"])))
     if summary is not None:
-        out += _pcc_sections(summary, per_gene, paper_medians)
+        out += _pcc_sections(summary, per_gene, paper_medians, stand_ins)
     if ablation is not None:
         out.append("## Table 1: ablation\n")
         t1 = ablation_table(ablation)
         if paper_table1:
             for m in registry.ABLATIONS:
-                t1[f"{registry.label(m)} *paper*"] = [paper_table1.get(d, {}).get(m, "") for d in t1["dataset"]]
+                t1[f"{registry.label(m)} *paper*"] = [_paper_value(paper_table1.get(d, {}).get(m, ""), d, stand_ins) for d in t1["dataset"]]
         out.append("Median per-gene PCC, mean ± sd over seeds; same protocol, seeds and genes for every variant.\n")
         out.append(to_markdown(t1))
+        out += _stand_in_footnote([d for d in t1["dataset"] if d in paper_table1], stand_ins)
 
     def place(src: Path, name: str) -> str:
         dst = Path(fig_dir) / name
@@ -482,7 +515,7 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
         out += _patterns_section(ds, pat, paper_new_terms)
         if fig_dir is not None:
             out += [f"![{ds} {src.stem}]({place(src, f'{ds}_{src.name}')})\n" for src in pat["figures"]]
-    found = claims(summary, per_gene, ablation, data["patterns"], paper_medians, paper_new_terms)
+    found = claims(summary, per_gene, ablation, data["patterns"], paper_medians, paper_new_terms, stand_ins)
     if found:
         out.append("## Which of the paper's claims hold here\n")
         out.append("Each line is decided by comparing the numbers above.\n")
