@@ -4,7 +4,7 @@ For each of the four shared finer data sets (../shared/data/finer: Slide-seq
 beads, MERSCOPE transcripts, STARmap cells, Stereo-seq GEM), both lattices
 (Visium-like hex, spot diameter 0.55 x spacing; ST-like square, 0.5 x
 spacing) and two spot sizes, the data are binned into pseudo-spots and the
-truth at the enhanced positions (:func:`stentrans.pseudospots.pseudospots`,
+truth at the enhanced positions (:func:`stentrans.io.pseudospots`,
 as ``stentrans bin --spacing A --truth TRUTH.h5ad``), QC-ed as ``stentrans
 evaluate`` does (:func:`stentrans.pp.qc` defaults: genes seen in more than
 10 % of the spots), capped to the most variable genes (``--genes``, variance
@@ -65,8 +65,8 @@ import stentrans  # noqa: E402
 from stentrans import pl, pp, tl  # noqa: E402
 from stentrans.grid import grid_of  # noqa: E402
 from stentrans.models import registry  # noqa: E402
-from stentrans.pseudospots import pseudospots  # noqa: E402
-from stentrans.read.finer import read_finer  # noqa: E402
+from stentrans.io import pseudospots  # noqa: E402
+from stentrans.io import read_finer  # noqa: E402
 from stentrans.report.page import best_baseline, mean_of  # noqa: E402
 from stentrans.report.tables import realtruth_table, to_markdown  # noqa: E402
 

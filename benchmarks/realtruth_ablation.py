@@ -46,8 +46,8 @@ VARIANTS = {
 
 def main(argv=None) -> int:
     from stentrans import pp, tl
-    from stentrans.pseudospots import pseudospots
-    from stentrans.read.finer import read_finer
+    from stentrans.io import pseudospots
+    from stentrans.io import read_finer
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", default=str(RT.OUT_JSON), help="JSON of benchmarks/realtruth.py listing the cases")

@@ -2,14 +2,14 @@
 
 from _common import run
 
-#: config binning.<sample> keys -> stentrans.read.BinConfig fields
+#: config binning.<sample> keys -> stentrans.io.BinConfig fields
 FIELDS = {"x": "x", "y": "y", "gene_column": "gene", "min_cells": "min_cells"}
 
 
 def main(snakemake, log):
     import stentrans
     from stentrans.datasets import check_sha256, data_path
-    from stentrans.read import BinConfig, bin_cells, read_cells
+    from stentrans.io import BinConfig, bin_cells, read_cells
 
     b = snakemake.params.binning
     cfg = BinConfig(**{f: b[k] for k, f in FIELDS.items() if k in b})

@@ -2,13 +2,13 @@
 
 from _common import run
 
-#: config binning.<sample> keys -> stentrans.read.finer.read_finer arguments
+#: config binning.<sample> keys -> stentrans.io.read_finer arguments
 COLUMNS = {"x": "x", "y": "y", "gene_column": "gene", "count": "count", "drop": "drop"}
 
 
 def main(snakemake, log):
     from stentrans.datasets import check_sha256, data_path
-    from stentrans.pseudospots import PseudoSpotConfig, write_pseudospots
+    from stentrans.io import PseudoSpotConfig, write_pseudospots
 
     b = snakemake.params.binning
     src = data_path(snakemake.input.data)

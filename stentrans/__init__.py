@@ -9,7 +9,7 @@ files (what the command line, ``cli``, and the workflow's scripts call).
 
 from ._version import __version__
 from ._errors import InputError
-from .read import read
+from .io import read
 from . import datasets, pp, tl, pl, run
 
 __all__ = ["__version__", "InputError", "read", "pp", "tl", "pl", "run", "datasets"]

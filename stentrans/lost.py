@@ -186,7 +186,7 @@ def tissue_positions(adata, positions_file=None) -> list[tuple[int, int]]:
     ``positions_file`` defaults to ``uns["stentrans"]["positions_file"]``
     (written by :func:`stentrans.read`); data without one have none.
     """
-    from .read.positions import read_positions
+    from .io import read_positions
 
     st = adata.uns.get("stentrans", {})
     path = positions_file if positions_file is not None else st.get("positions_file")

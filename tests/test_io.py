@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 import stentrans
 from stentrans import InputError, cli
-from stentrans.read import read_positions, snap_to_lattice
+from stentrans.io import read_positions, snap_to_lattice
 from stentrans.grid import grid_of, to_grid
 from stentrans.lattice import fit_grid, spots_to_pixels
 
@@ -615,7 +615,7 @@ def test_grid_is_bounded_at_read_time(tmp_path):
     with pytest.raises(InputError, match=r'obs\["array_row"\].*limit of 32768'):
         stentrans.read(tmp_path / "huge.h5ad")
     # cells binned into too many squares
-    from stentrans.read import bin_cells
+    from stentrans.io import bin_cells
 
     cells = pd.DataFrame({"x": [0.0, 1e9], "y": [0.0, 1.0]})
     with pytest.raises(InputError, match="column 'x': value 1000000000 at row 2 .*squares of side 1, more than the limit of 32768"):
@@ -686,7 +686,7 @@ def test_empty_gene_names_rejected(tmp_path):
     with pytest.raises(InputError, match=r"e\.h5ad: genes: empty gene name '' at gene 2 of 2"):
         stentrans.read(tmp_path / "e.h5ad")
     # cell tables for `bin`
-    from stentrans.read import read_cells
+    from stentrans.io import read_cells
 
     (tmp_path / "cells.csv").write_text("cell,x,y,g1,,g3\nc1,0,0,1,2,3\n")
     with pytest.raises(InputError, match=r"cells\.csv: header: empty label '' in column 5"):

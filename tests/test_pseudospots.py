@@ -1,4 +1,4 @@
-"""Pseudo-spots from finer data (stentrans.pseudospots, ``stentrans bin --spacing``): disk sums, tissue, truth at the enhanced positions, noise ceiling."""
+"""Pseudo-spots from finer data (stentrans.io.binning, ``stentrans bin --spacing``): disk sums, tissue, truth at the enhanced positions, noise ceiling."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import stentrans
 from stentrans import InputError, cli
 from stentrans.lattice import Grid, physical
 from stentrans.metrics import pcc
-from stentrans.pseudospots import DIAMETER_FRACTION, PseudoSpotConfig, binomial_split, disk_counts, noise_ceiling, pseudospots
-from stentrans.read.finer import read_finer
+from stentrans.io.binning import DIAMETER_FRACTION, PseudoSpotConfig, binomial_split, disk_counts, noise_ceiling, pseudospots
+from stentrans.io.finer import read_finer
 
 GENES = ["Aa", "Bb", "Cc", "Dd", "Ee"]
 

@@ -1,4 +1,4 @@
-"""SpatialData in and out (stentrans.spatialdata): a Visium slide in spatialdata-io's layout read as our
+"""SpatialData in and out (stentrans.io.spatialdata): a Visium slide in spatialdata-io's layout read as our
 AnnData, the enhanced result written as SpatialData that spatialdata reads and spatialdata-plot draws."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from spatialdata.transformations import Identity, Scale, get_transformation  # n
 
 import stentrans  # noqa: E402
 from stentrans import InputError  # noqa: E402
-from stentrans.spatialdata import INSTANCE_KEY, REGION_KEY, SHAPES_KEY, TABLE_KEY, to_spatialdata, write_spatialdata  # noqa: E402
+from stentrans.io.spatialdata import INSTANCE_KEY, REGION_KEY, SHAPES_KEY, TABLE_KEY, to_spatialdata, write_spatialdata  # noqa: E402
 
 from conftest import REPO  # noqa: E402
 

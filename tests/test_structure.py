@@ -18,9 +18,9 @@ MAX_LINES = 600
 LAYERS = [
     {"_errors", "_version"},
     {"_utils", "lattice"},
-    {"grid", "metrics", "spatialdata"},
-    {"read"},
-    {"pp", "lost", "pseudospots", "datasets"},
+    {"grid", "metrics"},
+    {"io"},
+    {"pp", "lost", "datasets"},
     {"models"},
     {"tl"},
     {"pl", "report"},

@@ -450,7 +450,7 @@ def _cells(n=600, seed=0):
 
 def test_bin_cells_sums_counts_on_a_square_lattice(tmp_path):
     import stentrans
-    from stentrans.read import bin_cells
+    from stentrans.io import bin_cells
 
     xy, counts = _cells()
     a = bin_cells(xy, counts, 100.0)
@@ -475,7 +475,7 @@ def test_bin_cells_sums_counts_on_a_square_lattice(tmp_path):
 
 
 def test_bin_molecules_and_min_cells():
-    from stentrans.read import bin_cells
+    from stentrans.io import bin_cells
 
     mol = pd.DataFrame({"x": [0.5, 1.5, 0.2, 12.0, 12.5], "y": [0.5, 0.1, 0.9, 0.5, 0.6], "gene": ["A", "B", "A", "B", "B"]})
     a = bin_cells(mol, None, 2.0, origin=(0.0, 0.0))
@@ -488,7 +488,7 @@ def test_bin_molecules_and_min_cells():
 
 def test_bin_cells_errors():
     from stentrans import InputError
-    from stentrans.read import bin_cells
+    from stentrans.io import bin_cells
 
     xy, counts = _cells(20)
     with pytest.raises(InputError, match="bin_size"):

@@ -31,7 +31,7 @@ def add_input_args(p, *, qc: bool = True) -> None:
 def load_input(args):
     """Read ``args.input``; unless ``--no-filter``, apply the QC filters given."""
     from .. import pp
-    from ..read import read
+    from ..io import read
 
     adata = read(args.input, lattice=args.lattice, counts=args.counts, coords=args.coords, bin_size=getattr(args, "bin_size", None))
     if hasattr(args, "no_filter") and not args.no_filter:

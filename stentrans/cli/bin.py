@@ -2,11 +2,11 @@
 
 Two modes:
 
-* ``--spacing A --lattice hex|square`` (:func:`stentrans.pseudospots.pseudospots`):
+* ``--spacing A --lattice hex|square`` (:func:`stentrans.io.pseudospots`):
   disks of diameter ``D`` on a Visium-like or ST-like lattice, in tissue
   only; ``--truth`` also writes the same disks at the positions ``stentrans
   enhance`` creates for those spots.
-* ``--bin-size S`` (:func:`stentrans.read.bin_cells`): square bins of side
+* ``--bin-size S`` (:func:`stentrans.io.bin_cells`): square bins of side
   ``S`` covering the plane, every square holding ``--min-cells`` cells.
 """
 
@@ -16,7 +16,7 @@ import logging
 
 from .._errors import InputError
 from .._utils import atomic_path, check_output
-from ..read import BinConfig, bin_cells, read_cells
+from ..io import BinConfig, bin_cells, read_cells
 from ._args import add_config_args, config_from_args
 
 log = logging.getLogger("stentrans")
@@ -53,7 +53,7 @@ def _cmd_bin(args) -> int:
         if args.lattice not in (None, "square"):
             raise InputError(args.input, "--lattice", f"{args.lattice!r}: --bin-size bins are square; use --spacing for a hex lattice")
         return _cmd_bin_squares(args)
-    from ..pseudospots import PseudoSpotConfig, write_pseudospots
+    from ..io import PseudoSpotConfig, write_pseudospots
 
     if args.lattice is None:
         raise InputError(args.input, "--lattice", "give hex or square with --spacing")
@@ -69,7 +69,7 @@ def _cmd_bin(args) -> int:
 
 def register_cli(subparsers) -> None:
     """Add ``bin``."""
-    from ..pseudospots import PseudoSpotConfig
+    from ..io import PseudoSpotConfig
 
     p = subparsers.add_parser(
         "bin",

@@ -7,7 +7,7 @@ import logging
 
 from .._utils import atomic_path, check_output
 from ..pp import QCConfig, qc
-from ..read import DEFAULT_SNAP_TOL, read, summary
+from ..io import DEFAULT_SNAP_TOL, read, summary
 from ._args import add_config_args, config_from_args
 from ._common import add_input_args
 

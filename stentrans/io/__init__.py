@@ -1,4 +1,4 @@
-"""Readers: every supported input becomes one AnnData on a spot lattice.
+"""Reading and writing: every supported input becomes one AnnData on a spot lattice.
 
 :func:`read` dispatches on the input:
 
@@ -19,7 +19,7 @@
   square lattice, ``obsm["spatial"]`` in full-resolution pixels,
   ``uns["stentrans"]["bin_size_um"]``.
 * a SpatialData ``.zarr`` store in the layout spatialdata-io writes for Visium
-  (:mod:`stentrans.spatialdata`): the table annotating a shapes element
+  (:mod:`stentrans.io.spatialdata`): the table annotating a shapes element
   (circles or bins), read as an ``.h5ad`` would be, ``obsm["spatial"]`` the
   shapes' centres; ``library_id`` / ``bin_size`` pick a table where several
   annotate shapes.
@@ -51,16 +51,10 @@ are stated in ``uns["stentrans"]["spatial_units"]``.
 
 Bad input raises :class:`~stentrans.InputError` naming file, field and value.
 
-The package and the function share a name
------------------------------------------
-``stentrans/__init__.py`` does ``from .read import read``, so the attribute
-``stentrans.read`` is this *function* (scanpy's ``sc.read``), not this
-package: ``stentrans.read(path)`` and ``from stentrans import read`` give the
-function, and so does ``from stentrans.read import read``. Reach the modules
-with ``from stentrans.read import snap`` or ``from stentrans.read.snap import
-snap_to_lattice``; ``import stentrans.read.snap as m`` does not work (the
-attribute lookup finds the function). Never add a module named ``read.py``
-here.
+Finer data (molecules, Stereo-seq GEM, Slide-seq beads, cells) are read
+into :class:`.points.Points` by :func:`read_finer` (:mod:`.finer`) and binned
+into pseudo-spots by :mod:`.binning`; SpatialData stores are read and
+written by :mod:`.spatialdata`.
 """
 
 from __future__ import annotations
@@ -80,7 +74,31 @@ from .spaceranger import _find_outs, _matrix_source, _positions_file
 from .st import _read_st
 from .visium_hd import _bin_info, _bin_size_value, _find_bin_folder, _library_id
 
-__all__ = ["read", "read_positions", "snap_to_lattice", "summary", "bin_cells", "read_cells", "BinConfig", "DEFAULT_SNAP_TOL"]
+from .binning import PseudoSpotConfig, binomial_split, noise_ceiling, pseudospots, write_pseudospots
+from .finer import read_finer
+from .points import Points
+from .spatialdata import is_spatialdata_path, to_spatialdata, write_spatialdata
+
+__all__ = [
+    "read",
+    "read_positions",
+    "snap_to_lattice",
+    "summary",
+    "DEFAULT_SNAP_TOL",
+    "read_finer",
+    "Points",
+    "bin_cells",
+    "read_cells",
+    "BinConfig",
+    "pseudospots",
+    "write_pseudospots",
+    "PseudoSpotConfig",
+    "binomial_split",
+    "noise_ceiling",
+    "is_spatialdata_path",
+    "to_spatialdata",
+    "write_spatialdata",
+]
 
 
 def _spaceranger(matrix: Path, outs: Path, *, path: Path, lattice: str, snap_tol: float, library_id, bin_size):
@@ -167,7 +185,7 @@ def read(path, lattice: str = "auto", counts=None, *, coords=None, snap_tol: flo
     name = path.name.lower()
     sr = {"path": path, "lattice": lattice, "snap_tol": snap_tol, "library_id": library_id, "bin_size": bin_size}
     if path.is_dir() and name.endswith(".zarr"):  # SpatialData (stentrans.spatialdata)
-        from ..spatialdata import read_table
+        from .spatialdata import read_table
 
         table, main_file, extra = read_table(path, library_id=library_id, bin_size=bin_size)
         return _read_h5ad(path, lattice, snap_tol, layer, adata=table, fmt="spatialdata", main_file=main_file, extra=extra)

@@ -1,6 +1,6 @@
 """Counts paired with positions: Space Ranger outs, counts + coordinates tables, positions + a matrix.
 
-:func:`_pair` reads the positions (:func:`~stentrans.read.positions.read_positions`)
+:func:`_pair` reads the positions (:func:`~stentrans.io.positions.read_positions`)
 and a count matrix in any supported form (10x HDF5, mtx folder, ``.h5ad``,
 table in either orientation), keeps the in-tissue spots of the matrix, snaps
 their lattice coordinates and, for a Space Ranger layout with pixel

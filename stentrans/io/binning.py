@@ -64,13 +64,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._errors import InputError
-from ._utils import sha256_file
-from .lattice import LATTICES, SPACING_UM, SPOT_DIAMETER_UM, check_point_extent, enhanced_mask, fit_grid, mask_from_pixels, measured_index, physical
-from .metrics import pcc
-from .read.points import Points
+from .._errors import InputError
+from .._utils import sha256_file
+from ..lattice import LATTICES, SPACING_UM, SPOT_DIAMETER_UM, check_point_extent, enhanced_mask, fit_grid, mask_from_pixels, measured_index, physical
+from ..metrics import pcc
+from .points import Points
 
-log = logging.getLogger("stentrans.pseudospots")
+log = logging.getLogger("stentrans.binning")
 
 __all__ = ["PseudoSpotConfig", "DIAMETER_FRACTION", "MAX_MASK_PIXELS", "TissueMask", "tissue_mask", "disk_counts", "pseudospots", "write_pseudospots", "binomial_split", "noise_ceiling"]
 
@@ -257,7 +257,7 @@ def pseudospots(points: Points, lattice: str, spacing: float, *, config: PseudoS
     Parameters
     ----------
     points
-        :class:`~stentrans.read.points.Points` (:func:`stentrans.read.finer.read_finer`).
+        :class:`~stentrans.io.points.Points` (:func:`stentrans.io.finer.read_finer`).
     lattice
         ``"hex"`` (Visium-like) or ``"square"`` (ST-like).
     spacing
@@ -327,7 +327,7 @@ def pseudospots(points: Points, lattice: str, spacing: float, *, config: PseudoS
 def write_pseudospots(source, output, lattice: str, spacing: float, *, truth_output=None, config: PseudoSpotConfig | None = None, origin=None, reader: str = "auto", **columns):
     """Read finer data, bin it (:func:`pseudospots`) and write the spots (and the truth) as ``.h5ad``.
 
-    ``source`` is read by :func:`stentrans.read.finer.read_finer` (``reader``:
+    ``source`` is read by :func:`stentrans.io.finer.read_finer` (``reader``:
     its ``format``; ``columns``: its ``x``, ``y``, ``gene``, ``count``,
     ``drop``, ``query``). Both files are written to temporary names and
     renamed only when both are complete, so bad input leaves nothing behind.
@@ -335,8 +335,8 @@ def write_pseudospots(source, output, lattice: str, spacing: float, *, truth_out
     """
     import contextlib
 
-    from ._utils import atomic_path
-    from .read.finer import read_finer
+    from .._utils import atomic_path
+    from .finer import read_finer
 
     points = read_finer(source, reader, **columns)
     spots, truth = pseudospots(points, lattice, spacing, config=config, origin=origin, truth=truth_output is not None)

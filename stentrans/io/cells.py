@@ -5,7 +5,7 @@ into spot data by summing the counts of everything that falls into one square
 of side ``bin_size``. :func:`bin_cells` does that: square ``(i, j)`` covers
 ``origin_x + i * bin_size <= x < origin_x + (i + 1) * bin_size`` (likewise
 ``y``/``j``) and becomes the spot with ``array_col = i`` and ``array_row = j``
-(the ST convention of :mod:`stentrans.read.st`: spot id ``"{i}x{j}"``). Squares
+(the ST convention of :mod:`stentrans.io.st`: spot id ``"{i}x{j}"``). Squares
 holding fewer than ``min_cells`` cells (molecules) are not tissue and are left
 out. The result reads back with :func:`stentrans.read` as a square lattice.
 """

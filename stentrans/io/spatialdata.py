@@ -10,7 +10,7 @@ the spots: counts from ``X`` (or ``layers["counts"]``), ``array_row`` /
 the shapes' centres in the shapes element's own (intrinsic) coordinates, and
 the circles' diameter as ``uns["spatial"][region]["scalefactors"]
 ["spot_diameter_fullres"]``; everything else is the ``.h5ad`` reader's
-(:mod:`stentrans.read.h5ad`).
+(:mod:`stentrans.io.h5ad`).
 
 Out (:func:`to_spatialdata`, :func:`write_spatialdata`; ``stentrans enhance
 IN -o OUT.zarr``): table :data:`TABLE_KEY` annotating shapes
@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._errors import InputError
-from .lattice import SPACING_UM, SPOT_DIAMETER_UM, UNIT_XY, physical
+from .._errors import InputError
+from ..lattice import SPACING_UM, SPOT_DIAMETER_UM, UNIT_XY, physical
 
 __all__ = ["TABLE_KEY", "SHAPES_KEY", "REGION_KEY", "INSTANCE_KEY", "is_spatialdata_path", "read_table", "to_spatialdata", "write_spatialdata"]
 

@@ -59,7 +59,7 @@ def enhance_to(
     path
         ``.h5ad`` (X written one gene chunk at a time, so the output never
         has to fit in memory) or ``.zarr`` (SpatialData,
-        :func:`stentrans.spatialdata.write_spatialdata`); written
+        :func:`stentrans.io.write_spatialdata`); written
         atomically. Checked before any work (:func:`stentrans.run.check_output`).
     method
         Registry name; default :data:`~stentrans.models.registry.DEFAULT_METHOD`,
@@ -91,7 +91,7 @@ def enhance_to(
     from ..grid import source_of, to_grid
     from ..models import registry
     from ..models.base import Fitted
-    from ..spatialdata import is_spatialdata_path, write_spatialdata
+    from ..io import is_spatialdata_path, write_spatialdata
 
     path = check_output(path, suffixes=OUTPUT_SUFFIXES)
     defaults = tl.EnhanceConfig()

@@ -77,7 +77,7 @@ One :class:`Protocol` entry says
     measured positions, scored against half B (``realtruth-denoise``), beside
     half A itself (pseudo-method ``raw-half``). The noise ceiling of the
     truth's counts at the scored positions is pseudo-method ``ceiling``
-    under ``realtruth`` (:func:`stentrans.pseudospots.noise_ceiling`) and,
+    under ``realtruth`` (:func:`stentrans.io.noise_ceiling`) and,
     with the same halves log-normalised, under ``realtruth-log``. Raw
     scores use the predictions as the methods return them (``stentrans
     enhance`` would clip negative values at 0).
