@@ -1,4 +1,4 @@
-"""Readers of finer data (stentrans.io.finer and its formats): each layout on a small file, bad input, and the shared finer sets (slow)."""
+"""Readers of finer data (stentrans.io.formats and the point readers): each layout on a small file, bad input, and the shared finer sets (slow)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from stentrans import InputError, cli
 from stentrans.io.binning import noise_ceiling, pseudospots
-from stentrans.io.finer import detect_format, read_finer
+from stentrans.io.formats import detect_format, read_finer
 
 REPO = Path(__file__).resolve().parents[1]
 MOL = pd.DataFrame({"x": [1.0, 2.5, 3.0, 10.0, 11.5], "y": [0.5, 1.0, 7.0, 3.0, 3.5], "gene": ["B", "A", "B", "C", "A"]})

@@ -79,7 +79,7 @@ def test_default_beats_each_scale_and_linear_against_real_truth(shared_data):
     from stentrans import pl
     from stentrans.grid import grid_of
     from stentrans.io.binning import pseudospots
-    from stentrans.io.finer import read_finer
+    from stentrans.io.formats import read_finer
 
     path = shared_data / "finer" / "merscope_mouse_brain_mini_transcripts.csv.gz"
     if not path.is_file():

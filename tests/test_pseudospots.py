@@ -13,7 +13,7 @@ from stentrans import InputError, cli
 from stentrans.lattice import Grid, physical
 from stentrans.metrics import pcc
 from stentrans.io.binning import DIAMETER_FRACTION, PseudoSpotConfig, binomial_split, disk_counts, noise_ceiling, pseudospots
-from stentrans.io.finer import read_finer
+from stentrans.io.formats import read_finer
 
 GENES = ["Aa", "Bb", "Cc", "Dd", "Ee"]
 

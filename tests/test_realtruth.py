@@ -11,7 +11,7 @@ import stentrans
 from stentrans import InputError, cli
 from stentrans.metrics import log_normalize, pcc, spearman_brown
 from stentrans.io.binning import pseudospots
-from stentrans.io.finer import read_finer
+from stentrans.io.formats import read_finer
 from stentrans.report.tables import realtruth_table
 from stentrans.tl import add_ceiling_fraction, summarize
 from stentrans.tl._evaluate import PER_GENE_COLUMNS, evaluate

@@ -52,7 +52,7 @@ are stated in ``uns["stentrans"]["spatial_units"]``.
 Bad input raises :class:`~stentrans.InputError` naming file, field and value.
 
 Finer data (molecules, Stereo-seq GEM, Slide-seq beads, cells) are read
-into :class:`.points.Points` by :func:`read_finer` (:mod:`.finer`) and binned
+into :class:`.points.Points` by :func:`read_finer` (:mod:`.formats`) and binned
 into pseudo-spots by :mod:`.binning`; SpatialData stores are read and
 written by :mod:`.spatialdata`.
 """
@@ -75,7 +75,7 @@ from .st import _read_st
 from .visium_hd import _bin_info, _bin_size_value, _find_bin_folder, _library_id
 
 from .binning import PseudoSpotConfig, binomial_split, noise_ceiling, pseudospots, write_pseudospots
-from .finer import read_finer
+from .formats import read_finer
 from .points import Points
 from .spatialdata import is_spatialdata_path, to_spatialdata, write_spatialdata
 

@@ -257,7 +257,7 @@ def pseudospots(points: Points, lattice: str, spacing: float, *, config: PseudoS
     Parameters
     ----------
     points
-        :class:`~stentrans.io.points.Points` (:func:`stentrans.io.finer.read_finer`).
+        :class:`~stentrans.io.points.Points` (:func:`stentrans.io.read_finer`).
     lattice
         ``"hex"`` (Visium-like) or ``"square"`` (ST-like).
     spacing
@@ -327,7 +327,7 @@ def pseudospots(points: Points, lattice: str, spacing: float, *, config: PseudoS
 def write_pseudospots(source, output, lattice: str, spacing: float, *, truth_output=None, config: PseudoSpotConfig | None = None, origin=None, reader: str = "auto", **columns):
     """Read finer data, bin it (:func:`pseudospots`) and write the spots (and the truth) as ``.h5ad``.
 
-    ``source`` is read by :func:`stentrans.io.finer.read_finer` (``reader``:
+    ``source`` is read by :func:`stentrans.io.read_finer` (``reader``:
     its ``format``; ``columns``: its ``x``, ``y``, ``gene``, ``count``,
     ``drop``, ``query``). Both files are written to temporary names and
     renamed only when both are complete, so bad input leaves nothing behind.
@@ -336,7 +336,7 @@ def write_pseudospots(source, output, lattice: str, spacing: float, *, truth_out
     import contextlib
 
     from .._utils import atomic_path
-    from .finer import read_finer
+    from .formats import read_finer
 
     points = read_finer(source, reader, **columns)
     spots, truth = pseudospots(points, lattice, spacing, config=config, origin=origin, truth=truth_output is not None)
