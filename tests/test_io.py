@@ -744,3 +744,34 @@ def test_positions_parquet_and_scalefactors_checked(tmp_path):
         sf.write_text(json.dumps(bad))
         with pytest.raises(InputError, match=rf"scalefactors_json\.json: {next(iter(bad))}: .* is not a positive number"):
             stentrans.read(outs)
+
+
+def test_one_table_of_formats_tells_every_input_apart(tmp_path):
+    """stentrans.io.formats: every format's reader loads and takes its table's keywords; detect names the format; the CLI reads the table."""
+    import argparse
+    import inspect
+
+    from stentrans.cli import build_parser
+    from stentrans.datasets import simulate
+    from stentrans.io import POINT_FORMATS, SPOT_FORMATS, detect
+
+    uniform = {"lattice", "snap_tol", "layer", "library_id", "bin_size"}
+    for f in SPOT_FORMATS.values():
+        params = inspect.signature(f.load()).parameters
+        assert uniform <= set(params) or any(p.kind == p.VAR_KEYWORD for p in params.values()), f.name
+    for f in POINT_FORMATS.values():
+        params = set(inspect.signature(f.load()).parameters)
+        assert set(f.options) <= params, f.name
+    a = simulate("square", n_genes=4, seed=0, size="st")
+    a.write_h5ad(tmp_path / "x.h5ad")
+    (tmp_path / "counts.tsv").write_text("\tg1\n1x1\t3\n")
+    (tmp_path / "store.zarr").mkdir()
+    (tmp_path / "outs" / "spatial").mkdir(parents=True)
+    assert [detect(tmp_path / n) for n in ("x.h5ad", "counts.tsv", "store.zarr", "outs")] == ["h5ad", "st", "spatialdata", "spaceranger"]
+    for bad, what in (("tissue_positions.csv", "positions without counts"), ("slide.loom", "unknown input format")):
+        (tmp_path / bad).write_text("x\n")
+        with pytest.raises(InputError, match=what):
+            detect(tmp_path / bad)
+    sub = next(x for x in build_parser()._actions if isinstance(x, argparse._SubParsersAction))
+    fmt = next(x for x in sub.choices["bin"]._actions if x.dest == "format")
+    assert list(fmt.choices) == ["auto", *POINT_FORMATS]

@@ -16,14 +16,14 @@ import logging
 
 from .._errors import InputError
 from .._utils import atomic_path, check_output
-from ..io import BinConfig, bin_cells, read_cells
+from ..io import POINT_FORMATS, BinConfig, bin_cells, read_cells
 from ._args import add_config_args, config_from_args
 
 log = logging.getLogger("stentrans")
 
 __all__ = ["register_cli"]
 
-_FORMATS = ("auto", "molecules", "gem", "beads", "cells")
+_FORMATS = ("auto", *POINT_FORMATS)
 
 
 def _drop(args) -> list[str]:
@@ -86,7 +86,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--origin", type=float, nargs=2, default=None, metavar=("X", "Y"), help="position of lattice point (0, 0) (default: smallest x and y of the data)")
     add_config_args(p, PseudoSpotConfig, title="pseudo-spots (--spacing)")
     g = p.add_argument_group("input columns")
-    g.add_argument("--format", choices=_FORMATS, default="auto", help="input layout (default: detected from the name and header)")
+    g.add_argument("--format", choices=_FORMATS, default="auto", help="input layout: " + "; ".join(f"{k}, {f.what}" for k, f in POINT_FORMATS.items()) + " (default: detected from the name and header)")
     g.add_argument("--x", default=None, help="x column (default: detected, any case: a molecule layout's x_location, global_x, x_global_px or x; a cell table's x, x_centroid, center_x or CenterX_global_px)")
     g.add_argument("--y", default=None, help="y column (default: detected as --x)")
     g.add_argument("--gene", "--gene-column", dest="gene", default=None, help="gene column of one-molecule-per-row tables (default: detected, any case: feature_name, gene, target; GEM: geneID)")

@@ -23,7 +23,8 @@ from ._text import _examples, _parse_st_ids_r, _read_table, _table_matrix
 from .snap import _resolve_lattice, _snap_integer
 
 
-def _read_st(path: Path, lattice: str, snap_tol: float):
+def read_st(path: Path, *, lattice: str, snap_tol: float, **_):
+    """An ST count table (``XxY`` spot ids on the rows or the columns) onto its square lattice."""
     import anndata as ad_
 
     df = _read_table(path)
