@@ -6,8 +6,11 @@ Two modes:
   disks of diameter ``D`` on a Visium-like or ST-like lattice, in tissue
   only; ``--truth`` also writes the same disks at the positions ``stentrans
   enhance`` creates for those spots.
-* ``--bin-size S`` (:func:`stentrans.io.bin_cells`): square bins of side
+* ``--bin-size S`` (:func:`stentrans.io.square_bins`): square bins of side
   ``S`` covering the plane, every square holding ``--min-cells`` cells.
+
+Both read the input with :func:`stentrans.io.read_finer` (one reader, one
+binning module, :mod:`stentrans.io.binning`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 
 from .._errors import InputError
 from .._utils import atomic_path, check_output
-from ..io import POINT_FORMATS, BinConfig, bin_cells, read_cells
+from ..io import POINT_FORMATS, BinConfig, read_finer, square_bins
 from ._args import add_config_args, config_from_args
 
 log = logging.getLogger("stentrans")
@@ -31,11 +34,10 @@ def _drop(args) -> list[str]:
 
 
 def _cmd_bin_squares(args) -> int:
-    """Today's mode: square bins of side ``--bin-size`` covering the plane."""
-    d = BinConfig()
-    cfg = config_from_args(BinConfig, args, skip=("x", "y", "gene"), x=args.x or d.x, y=args.y or d.y, gene=args.gene or d.gene)
-    coords, counts, genes = read_cells(args.input, x=cfg.x, y=cfg.y, gene=cfg.gene, drop=_drop(args), query=args.query)
-    out = bin_cells(coords, counts, args.bin_size, x=cfg.x, y=cfg.y, gene=cfg.gene, genes=genes, min_cells=cfg.min_cells, source=args.input)
+    """Square bins of side ``--bin-size`` covering the plane: the points of :func:`~stentrans.io.read_finer`, binned by :func:`~stentrans.io.square_bins`."""
+    cfg = config_from_args(BinConfig, args, skip=("x", "y", "gene"))
+    points = read_finer(args.input, args.format, x=args.x, y=args.y, gene=args.gene, count=args.count, drop=_drop(args), query=args.query)
+    out = square_bins(points, args.bin_size, origin=args.origin, min_cells=cfg.min_cells)
     with atomic_path(args.output, suffix=".h5ad") as tmp:
         out.write_h5ad(tmp)
     log.info("binned %s -> %s (%d spots x %d genes)", args.input, args.output, out.n_obs, out.n_vars)
@@ -47,7 +49,7 @@ def _cmd_bin(args) -> int:
     if args.truth is not None:
         check_output(args.truth, field="--truth")
     if args.bin_size is not None:
-        for flag, value in (("--spacing", args.spacing), ("--truth", args.truth), ("--count", args.count), ("--origin", args.origin)):
+        for flag, value in (("--spacing", args.spacing), ("--truth", args.truth)):
             if value is not None:
                 raise InputError(args.input, flag, "not with --bin-size (square full-coverage bins); use --spacing for disk spots")
         if args.lattice not in (None, "square"):

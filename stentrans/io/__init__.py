@@ -31,8 +31,9 @@
   or a positions source plus a separate matrix: ``read(positions,
   counts=matrix)`` (:mod:`._pair`).
 
-Cell-level and subcellular tables are binned into pseudo-spots by
-:func:`bin_cells` (:mod:`.cells`).
+Cell-level and subcellular data are binned into pseudo-spots by
+:mod:`.binning` (:func:`square_bins`, :func:`pseudospots`; :func:`bin_cells`
+for tables in memory).
 
 Every result has ``obs["array_row"]``, ``obs["array_col"]`` (integers),
 ``obs["in_tissue"]`` (1; only in-tissue spots are kept),
@@ -60,7 +61,7 @@ written by :mod:`.spatialdata`.
 from __future__ import annotations
 
 from ._assemble import summary
-from .binning import PseudoSpotConfig, binomial_split, noise_ceiling, pseudospots, write_pseudospots
+from .binning import PseudoSpotConfig, binomial_split, noise_ceiling, pseudospots, square_bins, write_pseudospots
 from .cells import BinConfig, bin_cells, read_cells
 from .formats import POINT_FORMATS, SPOT_FORMATS, detect, detect_format, read, read_finer
 from .points import Points
@@ -84,6 +85,7 @@ __all__ = [
     "read_cells",
     "BinConfig",
     "pseudospots",
+    "square_bins",
     "write_pseudospots",
     "PseudoSpotConfig",
     "binomial_split",
