@@ -775,3 +775,22 @@ def test_one_table_of_formats_tells_every_input_apart(tmp_path):
     sub = next(x for x in build_parser()._actions if isinstance(x, argparse._SubParsersAction))
     fmt = next(x for x in sub.choices["bin"]._actions if x.dest == "format")
     assert list(fmt.choices) == ["auto", *POINT_FORMATS]
+
+
+def test_the_reader_records_in_tissue_positions_so_lost_spots_read_no_file(tmp_path):
+    """Two in-tissue positions without counts: the reader records them, fill_lost='tissue' finds them with the positions file gone."""
+    from stentrans import lost
+    from stentrans.grid import to_grid
+
+    outs, truth = make_spaceranger(tmp_path)
+    a = stentrans.read(outs.parent)
+    st = a.uns["stentrans"]
+    pos = truth["pos"]
+    assert st["n_positions_without_counts"] == 2 and len(st["in_tissue_positions"]) == int((pos["in_tissue"] == 1).sum())
+    without = pos[(pos["in_tissue"] == 1) & ~pos.index.isin(a.obs_names)]
+    expect = set(zip(without["array_row"].astype(int), without["array_col"].astype(int)))
+    (outs / "spatial" / "tissue_positions.csv").unlink()  # enhancement reads no file
+    assert set(lost.tissue_positions(a)) == expect and len(expect) == 2
+    gd = to_grid(a[:, :0])
+    mode, mask = lost.resolve("tissue", gd.grid, gd.mask, adata=a)
+    assert mode == "tissue" and 0 < int(mask.sum()) <= 2

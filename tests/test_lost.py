@@ -265,13 +265,14 @@ def test_cli_fill_lost_flags(tmp_path):
 
 
 def test_tissue_mode_reads_space_ranger_in_tissue_positions(shared_data):
-    """The reader drops in-tissue positions without (kept) counts; ``"tissue"`` reads them back from the positions file."""
+    """The reader records the in-tissue positions of the positions file; ``"tissue"`` finds those without a spot, reading no file."""
     path = shared_data / "visium_prostate_normal_crop"
     if not path.exists():
         pytest.skip(f"{path} not found")
     a = st.read(path)
-    assert a.uns["stentrans"]["n_positions_without_counts"] == 0
+    assert a.uns["stentrans"]["n_positions_without_counts"] == 0 and len(a.uns["stentrans"]["in_tissue_positions"]) == a.n_obs
     b = a[20:].copy()  # as if QC had removed the first 20 spots
+    b.uns["stentrans"]["positions_file"] = str(path / "no_such_file.csv")  # nothing is read again
     gd = to_grid(b[:, :0])
     mode, found = lost.resolve("tissue", gd.grid, gd.mask, adata=b)
     got = set(map(tuple, lost.positions_of(found, gd.grid).tolist()))

@@ -103,7 +103,10 @@ def _pair(counts_path: Path, pos_path: Path, *, lattice: str, snap_tol: float, f
     has_px = "pxl_row_in_fullres" in p.columns and "pxl_col_in_fullres" in p.columns
     if has_px:
         adata.obsm["spatial"] = np.column_stack([p["pxl_col_in_fullres"].to_numpy(float), p["pxl_row_in_fullres"].to_numpy(float)])
-    info = {"n_out_of_tissue_dropped": n_out, "n_positions_without_counts": int((pos["in_tissue"] == 1).sum() - inside.sum()), "snap": snap, "positions_file": str(pos_file), "counts_format": mfmt}
+    in_tissue = pos[pos["in_tissue"].to_numpy() == 1]
+    info = {"n_out_of_tissue_dropped": n_out, "n_positions_without_counts": int(len(in_tissue) - inside.sum()), "snap": snap, "positions_file": str(pos_file), "counts_format": mfmt}
+    # every in-tissue position of the positions file, so that lost spots (fill_lost="tissue") need no second reading
+    info["in_tissue_positions"] = np.column_stack([np.rint(in_tissue["array_row"].to_numpy(float)), np.rint(in_tissue["array_col"].to_numpy(float))]).astype(np.int32).reshape(-1, 2)
     outs = _find_outs(pos_path) if pos_path.is_dir() else (_find_outs(pos_path.parent.parent) if pos_path.parent.name == "spatial" else None)
     if outs is not None and has_px:
         _add_spatial_uns(adata, outs, p, attrs, library_id)
