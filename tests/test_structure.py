@@ -186,7 +186,7 @@ def test_every_part_has_a_layer():
 
 
 def test_parts_import_only_from_their_layer_or_below():
-    """Data flows one way: read -> pp -> models -> tl -> pl/report -> run -> cli (design notes, section 8)."""
+    """Data flows one way: io (readers) -> pp -> models -> tl -> pl/report -> run -> cli (design notes, section 8)."""
     bad = []
     for m in MODULES:
         here = _part(m)
