@@ -1,9 +1,6 @@
 """Rule bin_cells: cell-level / subcellular data -> square pseudo-spots (.h5ad)."""
 
-from _common import run
-
-#: config binning.<sample> keys -> stentrans.io.read_finer arguments
-COLUMNS = {"x": "x", "y": "y", "gene_column": "gene", "drop": "drop", "query": "query"}
+from _common import reader_options, run
 
 
 def main(snakemake, log):
@@ -15,8 +12,8 @@ def main(snakemake, log):
     src = data_path(snakemake.input.data)
     if snakemake.params.sha256:
         log.info("%s: sha256 %s (as expected)", src, check_sha256(src, snakemake.params.sha256))
-    points = read_finer(src, **{f: b[k] for k, f in COLUMNS.items() if b.get(k)})
-    binned = square_bins(points, b["bin_size"], min_cells=b.get("min_cells", BinConfig().min_cells))
+    reader, columns = reader_options(b)
+    binned = square_bins(read_finer(src, reader, **columns), b["bin_size"], min_cells=b.get("min_cells", BinConfig().min_cells))
     stentrans.tl.write_h5ad(binned, snakemake.output[0])
     log.info("%d pseudo-spots x %d genes -> %s", binned.n_obs, binned.n_vars, snakemake.output[0])
 

@@ -125,25 +125,12 @@ def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, 
     counts
         ``(n_cells, n_genes)`` counts (array, sparse matrix or DataFrame whose
         columns are the genes), in the row order of ``coords_df``.
-    bin_size
-        Side of a pseudo-spot, in the coordinates' units.
     genes
         Gene names for an array ``counts`` (default: DataFrame columns, else
         ``gene0..``).
-    origin
-        Lower-left corner of square ``(0, 0)`` (default: the smallest ``x``
-        and ``y``).
-    min_cells
-        Squares with fewer cells (molecules) are dropped.
-
-    Returns
-    -------
-    AnnData with one observation per pseudo-spot: ``X`` summed counts
-    (float32 CSR), ``obs["array_row"]``, ``obs["array_col"]`` (integers),
-    ``obs["in_tissue"]``, ``obs["n_cells"]``, ``obs["total_counts"]``,
-    ``obsm["spatial"]`` (square centres, input units) and
-    ``uns["stentrans"]`` with ``lattice="square"``, ``format="binned"`` and the
-    binning settings.
+    bin_size, origin, min_cells
+        As :func:`~.binning.square_bins`, which bins the cells (molecules)
+        and whose AnnData this returns.
     """
     bin_size = float(bin_size)
     if not np.isfinite(bin_size) or bin_size <= 0:
