@@ -177,11 +177,11 @@ def test_enhance_robust_method(tmp_path, lattice):
     assert ad.read_h5ad(tmp_path / "v.h5ad").uns["stentrans"]["method"] == "linear"
 
 
-@pytest.mark.parametrize("variant", ["paper", "robust"])
-def test_streamed_enhancement_equals_in_memory(tmp_path, variant):
+@pytest.mark.parametrize("method", ["stentrans", "robust"])
+def test_streamed_enhancement_equals_in_memory(tmp_path, method):
     """run.enhance_to streams X to the file one gene chunk at a time; same file contents as in memory."""
     a = simulate("hex", n_genes=70, seed=2, size="st")
-    kw = {"method": "robust"} if variant == "robust" else dict(method="stentrans", epochs=2, depth=1, heads=2, batch_size=32)
+    kw = {"method": "robust"} if method == "robust" else dict(method="stentrans", epochs=2, depth=1, heads=2, batch_size=32)
     res = st.tl.train(a, progress=False, seed=0, **kw)
     mem = enhance(a, model=res, progress=False, chunk=16)
     path = st.run.enhance_to(a, tmp_path / "s.h5ad", model=res, progress=False, chunk=16)["path"]

@@ -46,7 +46,7 @@ class Method:
         Colour in figures.
     kind
         ``"network"`` (the paper's stEnTrans and its ablations), ``"robust"``
-        (our variant) or ``"baseline"`` (the paper's comparison methods).
+        (our default method) or ``"baseline"`` (the paper's comparison methods).
     factory
         ``"module:attribute"`` of the :class:`~stentrans.models.base.Enhancer`
         class, called with ``defaults`` updated by the caller's settings.
@@ -93,7 +93,7 @@ METHODS: dict[str, Method] = {
     )
 }
 
-#: the variant users get from ``enhance`` (API, command line, workflow)
+#: the method users get from ``enhance`` (API, command line, workflow)
 DEFAULT_METHOD = "robust"
 #: the paper's network, unchanged (the faithful reproduction)
 PAPER_METHOD = "stentrans"

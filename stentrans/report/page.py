@@ -496,7 +496,7 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
         if paper_table1:
             for m in registry.ABLATIONS:
                 t1[f"{registry.label(m)} *paper*"] = [_paper_value(paper_table1.get(d, {}).get(m, ""), d, stand_ins) for d in t1["dataset"]]
-        out.append("Median per-gene PCC, mean ± sd over seeds; same protocol, seeds and genes for every variant.\n")
+        out.append("Median per-gene PCC, mean ± sd over seeds; same protocol, seeds and genes for every ablation.\n")
         out.append(to_markdown(t1))
         out += _stand_in_footnote([d for d in t1["dataset"] if d in paper_table1], stand_ins)
 

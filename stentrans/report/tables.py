@@ -31,7 +31,7 @@ def format_pm(mean, sd, digits: int = 3) -> str:
 def ablation_table(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Paper Table 1: mean ± sd (over seeds) of the median PCC of stEnTrans and its ablations.
 
-    One row per (dataset and) protocol, one column per variant (stEnTrans,
+    One row per (dataset and) protocol, one column per ablation (stEnTrans,
     w/o Pos, w/o Res, w/o Pos & Res: the registry's labels), cells
     ``"0.636 ± 0.018"``.
     """

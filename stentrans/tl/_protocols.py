@@ -7,7 +7,7 @@ the same genes and positions with the per-gene Pearson correlation (PCC).
 One :class:`Protocol` entry says
 
 * ``train``: what the trained methods (stEnTrans and its ablations, the
-  robust variant) learn from: ``"G"`` (the measured maps and ``M``; the
+  robust method) learn from: ``"G"`` (the measured maps and ``M``; the
   methods build their own pairs ``(D(G), G)``) or ``"DG"`` (``D(G)`` and
   ``D(M)``);
 * ``given``: what every method predicts from (``"DG"`` or ``"G"``); the
@@ -140,11 +140,11 @@ class Score:
     #: pseudo-methods the data alone scores beside the methods
     references: tuple[str, ...] = ()
     #: method kind -> settings of its fit for this score, e.g. the robust
-    #: variant's own estimate at measured spots (``keep_measured=False``)
+    #: method's own estimate at measured spots (``keep_measured=False``)
     fit_settings: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 
 
-#: denoising scores: the robust variant returns its estimate at the measured spots instead of their counts
+#: denoising scores: the robust method returns its estimate at the measured spots instead of their counts
 #: (the interpolators are exact there: their estimate is the measured value itself)
 OWN_ESTIMATE = (("robust", (("keep_measured", False),)),)
 
