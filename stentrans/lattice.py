@@ -298,6 +298,22 @@ def kept_mask(mask: np.ndarray, lattice: str) -> np.ndarray:
     return k
 
 
+def coset_labels(shape, lattice: str) -> np.ndarray:
+    """``(u, v)`` int labels 0-3: the coset of the down-sampled lattice ``D`` each pixel belongs to.
+
+    ``D`` keeps a sub-lattice of twice the spacing (index 4); its four cosets
+    are the phase offsets of ``D``. Label 0 is what ``D`` keeps. Square:
+    ``2 (p mod 2) + (q mod 2)``. Hex (``p + q`` even): ``2 (p mod 2) + ((p + q) / 2 mod 2)``;
+    pixels off the hex lattice get -1. A spot's lattice neighbours are all
+    in other cosets.
+    """
+    p, q = np.indices(tuple(shape))
+    if lattice == "square":
+        return 2 * (p % 2) + (q % 2)
+    out = 2 * (p % 2) + ((p + q) // 2) % 2
+    return np.where((p + q) % 2 == 0, out, -1)
+
+
 def enhanced_mask(mask: np.ndarray, lattice: str) -> np.ndarray:
     """H(M) on the doubled grid (2u, 2v)."""
     mask = np.asarray(mask, dtype=bool)

@@ -38,6 +38,48 @@ class Fitted(abc.ABC):
         are predicted, ``chunk`` genes at a time.
         """
 
+    def estimate(self, maps: np.ndarray, mask: np.ndarray, out_mask: np.ndarray | None = None, *, genes=None, chunk: int = 512, progress: bool = False) -> np.ndarray:
+        """As :meth:`predict`, but at the measured spots the method's own estimate rather than their counts.
+
+        What ``stentrans.tl.enhance`` writes by default (one footing at every
+        position, docs/method.md section 3). Methods that reproduce their
+        inputs (the interpolators, DIST, the paper network's residual copy)
+        have no other estimate there: the default is :meth:`predict`.
+        """
+        return self.predict(maps, mask, out_mask, genes=genes, chunk=chunk, progress=progress)
+
+    def predict_held_out(self, maps: np.ndarray, mask: np.ndarray, *, genes=None, chunk: int = 512) -> np.ndarray:
+        """``(len(genes), n_spots)``: every measured spot predicted without its own counts (spots in ``np.nonzero(mask)`` order).
+
+        The residuals against the counts calibrate predictive intervals
+        (:mod:`stentrans.tl._intervals`). Default: the four cosets of the
+        down-sampling ``D`` (:func:`stentrans.lattice.coset_labels`) take
+        turns, each predicted from the other three; a spot's lattice
+        neighbours all lie in other cosets, so it is predicted from them, as
+        a new position is from the spots around it.
+        """
+        from ..lattice import coset_labels
+
+        mask = np.asarray(mask, dtype=bool)
+        gi = genes_of(maps, genes)
+        p, q = np.nonzero(mask)
+        lab = coset_labels(mask.shape, self.lattice)[p, q]
+        out = np.zeros((len(gi), len(p)), dtype=np.float32)
+        u, v = mask.shape
+        for c in range(4):
+            held = lab == c
+            if not held.any():
+                continue
+            keep = mask.copy()
+            keep[p[held], q[held]] = False
+            if not keep.any():
+                continue
+            om = np.zeros((2 * u, 2 * v), dtype=bool)
+            om[2 * p[held], 2 * q[held]] = True
+            pred = self.predict(maps * keep, keep, om, genes=gi, chunk=chunk)
+            out[:, held] = pred[:, 2 * p[held], 2 * q[held]]
+        return out
+
     def provenance(self) -> dict:
         """JSON-able description of the fitted model (method, settings, fit)."""
         return {"method": self.method, "lattice": self.lattice, "fit_seconds": round(float(self.seconds), 3)}

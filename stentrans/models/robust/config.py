@@ -78,7 +78,17 @@ class RobustConfig:
         structure of its training targets, which a gene hold-out would
         reward.
     seed : one seed for everything random.
-    keep_measured : measured spots keep their measured values in the output.
+    keep_measured : measured spots keep their measured values in the
+        predictions (the protocols' view: a method is exact at its inputs).
+        ``stentrans.tl.enhance`` asks for the model's own estimate there
+        instead (``measured="estimate"``, its default).
+    measured_weight : the weight a measured spot gives its own value (and
+        library size) in the model's estimate at that spot, relative to the
+        kernel's weight 1 at distance 0 (0: estimated from the neighbours
+        alone). Measured on five slides (docs/method.md section 3): at 1
+        measured spots stay apart from new positions in the standard
+        scanpy kNN graph (mixing -0.053 to -0.082), at 0.5 they mix
+        (-0.028 to -0.049).
     """
 
     scale: str = field(default="norm+counts", metadata={"help": "working scale: counts per target_sum (norm), log1p of those (lognorm), raw counts, or norm+counts (both fitted, averaged per gene)", "choices": SCALES})
@@ -111,7 +121,8 @@ class RobustConfig:
     val_genes: int = field(default=500, metadata={"help": "network: random genes that score the validation"})
     patience: int = field(default=8, metadata={"help": "network: epochs without improvement before stopping"})
     seed: int = field(default=0, metadata={"help": "one seed for everything random"})
-    keep_measured: bool = field(default=True, metadata={"help": "measured spots keep their measured values in the output"})
+    keep_measured: bool = field(default=True, metadata={"help": "measured spots keep their measured values in the model's predictions (tl.enhance asks for the model's estimate there instead unless measured='counts')"})
+    measured_weight: float = field(default=0.5, metadata={"help": "weight of a measured spot's own value in the model's estimate at that spot (1: the kernel's weight at distance 0; 0: from its neighbours alone); 0.5 puts measured and new positions on one footing"})
 
     def __post_init__(self):
         if self.scale not in SCALES:
@@ -126,6 +137,8 @@ class RobustConfig:
             raise InputError(None, "rank", f"{self.rank!r}: must be an integer >= 0 or 'auto'")
         if self.sigma != "auto" and not (isinstance(self.sigma, (int, float, np.number)) and float(self.sigma) > 0):
             raise InputError(None, "sigma", f"{self.sigma!r}: must be > 0 or 'auto'")
+        if not (isinstance(self.measured_weight, (int, float, np.number)) and 0.0 <= float(self.measured_weight) <= 1.0):
+            raise InputError(None, "measured_weight", f"{self.measured_weight!r}: must be between 0 and 1")
         if not self.sigma_grid:
             raise InputError(None, "sigma_grid", "must not be empty")
 

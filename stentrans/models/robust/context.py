@@ -148,8 +148,11 @@ def target_scale(maps: np.ndarray, mask: np.ndarray, lib: np.ndarray, mu, sd, cf
     return out
 
 
-def library_fine(ctx: Context, lattice: str, cfg: RobustConfig) -> np.ndarray:
-    """Library size at every position of the doubled grid (log library, normalised convolution)."""
+def library_fine(ctx: Context, lattice: str, cfg: RobustConfig, self_weight: float = 1.0) -> np.ndarray:
+    """Library size at every position of the doubled grid (log library, normalised convolution).
+
+    ``self_weight``: a spot's weight on its own library at its own position (:func:`~.ops.nc_upsample`).
+    """
     m = torch.from_numpy(ctx.mask)
     ll = torch.from_numpy(np.log(np.maximum(ctx.lib, 1e-12)).astype(np.float32))[None]
-    return torch.exp(nc_upsample(ll, m, lattice, cfg.sigma))[0].numpy()
+    return torch.exp(nc_upsample(ll, m, lattice, cfg.sigma, self_weight=self_weight))[0].numpy()

@@ -31,8 +31,11 @@ class RobustFitted(Fitted):
     def epochs_run(self) -> int:
         return int(self.result.epochs_run)
 
-    def predict(self, maps: np.ndarray, mask: np.ndarray, out_mask: np.ndarray | None = None, *, genes=None, chunk: int = 512, progress: bool = False) -> np.ndarray:
-        """Enhanced maps ``(len(genes), 2u, 2v)``; the spot context comes from all genes of ``maps``."""
+    def predict(self, maps: np.ndarray, mask: np.ndarray, out_mask: np.ndarray | None = None, *, genes=None, chunk: int = 512, progress: bool = False, self_weight: float | None = None) -> np.ndarray:
+        """Enhanced maps ``(len(genes), 2u, 2v)``; the spot context comes from all genes of ``maps``.
+
+        ``self_weight``: see :func:`~.result.predict_counts` (None: the fitted configuration's behaviour).
+        """
         res = self.result
         ctx = res.context_for(maps * mask, mask)
         gi_all = genes_of(maps, genes)
@@ -40,8 +43,18 @@ class RobustFitted(Fitted):
         out = np.empty((len(gi_all), 2 * u, 2 * v), dtype=np.float32)
         for s in range(0, len(gi_all), chunk):
             gi = gi_all[s : s + chunk]
-            out[s : s + len(gi)] = res.predict(maps[gi] * mask, mask, context=ctx, chunk=chunk)[:, : 2 * u, : 2 * v]
+            out[s : s + len(gi)] = res.predict(maps[gi] * mask, mask, context=ctx, chunk=chunk, self_weight=self_weight)[:, : 2 * u, : 2 * v]
         return out
+
+    def estimate(self, maps: np.ndarray, mask: np.ndarray, out_mask: np.ndarray | None = None, *, genes=None, chunk: int = 512, progress: bool = False) -> np.ndarray:
+        """The model's estimate at every position: measured spots weigh their own counts by ``measured_weight``."""
+        return self.predict(maps, mask, out_mask, genes=genes, chunk=chunk, progress=progress, self_weight=self.result.config.measured_weight)
+
+    def predict_held_out(self, maps: np.ndarray, mask: np.ndarray, *, genes=None, chunk: int = 512) -> np.ndarray:
+        """Every measured spot estimated from its neighbours alone (exact leave-one-out of the kernel; same fit, same context)."""
+        mask = np.asarray(mask, dtype=bool)
+        p, q = np.nonzero(mask)
+        return np.ascontiguousarray(self.predict(maps, mask, genes=genes, chunk=chunk, self_weight=0.0)[:, 2 * p, 2 * q])
 
     def provenance(self) -> dict:
         return {"method": self.method, **self.result.provenance()}

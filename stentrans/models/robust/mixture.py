@@ -29,6 +29,7 @@ import numpy as np
 
 from ...lattice import enhanced_mask
 from .config import RobustConfig
+from .result import measured_self_weight
 
 __all__ = ["MixtureResult", "combine"]
 
@@ -114,8 +115,12 @@ class MixtureResult:
     def context_for(self, maps: np.ndarray, mask: np.ndarray):
         return [m.context_for(maps, mask) for m in self.members]
 
-    def predict(self, maps: np.ndarray, mask: np.ndarray, context=None, chunk: int = 512) -> np.ndarray:
-        """Enhanced maps ``(n, 2u, 2v)``, raw counts: the members' per-gene average (:func:`combine`)."""
+    def predict(self, maps: np.ndarray, mask: np.ndarray, context=None, chunk: int = 512, self_weight: float | None = None) -> np.ndarray:
+        """Enhanced maps ``(n, 2u, 2v)``, raw counts: the members' per-gene average (:func:`combine`).
+
+        ``self_weight``: as :func:`~.result.predict_counts` (the members' own
+        estimates at the measured spots, each spot weighing its own value so).
+        """
         maps = np.asarray(maps, dtype=np.float32)
         mask = np.asarray(mask, dtype=bool)
         ctx = context if context is not None else self.context_for(maps, mask)
@@ -123,11 +128,13 @@ class MixtureResult:
         u, v = mask.shape
         out = np.empty((maps.shape[0], 2 * u, 2 * v), dtype=np.float32)
         step = max(1, min(int(chunk), BLOCK_GENES))
+        # the members' own estimates at measured spots (the mixture keeps the counts itself when asked)
+        sw = measured_self_weight(self.config, self_weight)
         for s in range(0, maps.shape[0], step):  # per gene: blocks of genes give the same numbers
-            preds = [m.predict(maps[s : s + step], mask, context=c, chunk=step) for m, c in zip(self.members, ctx)]
+            preds = [m.predict(maps[s : s + step], mask, context=c, chunk=step, self_weight=sw) for m, c in zip(self.members, ctx)]
             out[s : s + step] = combine(preds, H)
             del preds
-        if self.config.keep_measured:
+        if self.config.keep_measured and self_weight is None:
             p, q = np.nonzero(mask)
             out[:, 2 * p, 2 * q] = (maps * mask)[:, p, q]
         return out

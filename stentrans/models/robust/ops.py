@@ -51,12 +51,18 @@ def _kernel_1d(sigma: float, lattice: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(kr, dtype=torch.float32), torch.tensor(kc, dtype=torch.float32)
 
 
-def nc_upsample(x: torch.Tensor, m: torch.Tensor, lattice: str, sigma: float, eps: float = 1e-6) -> torch.Tensor:
+def nc_upsample(x: torch.Tensor, m: torch.Tensor, lattice: str, sigma: float, eps: float = 1e-6, self_weight: float = 1.0) -> torch.Tensor:
     """Normalised convolution of ``x`` (``(n, u, v)``, valid where ``m``) on the doubled grid.
 
     Returns ``(n, 2u, 2v)``: ``sum_s w(d) x_s / sum_s w(d)`` over the spots
     ``s`` of ``m``, Gaussian ``w`` of bandwidth ``sigma`` lattice spacings. A
     position with no spot within 3 sigma gets 0.
+
+    ``self_weight``: the weight a spot gives its own value at its own
+    position (the even pixel ``(2p, 2q)``), instead of the kernel's 1 at
+    distance 0: 0 predicts every spot from the others alone (leave one out),
+    values in between lower the spot's own share of its estimate. Positions
+    without a spot are unaffected.
     """
     n, u, v = x.shape
     m = m.to(x.dtype)
@@ -67,6 +73,11 @@ def nc_upsample(x: torch.Tensor, m: torch.Tensor, lattice: str, sigma: float, ep
     Br, Bc = _band(kr, 2 * u)[:, ::2], _band(kc, 2 * v)[:, ::2]
     num = Br @ (x * m) @ Bc.T
     den = Br @ m @ Bc.T
+    if self_weight != 1.0:  # the kernel's weight at distance 0 is 1 (kr[R] * kc[R])
+        num[..., ::2, ::2] -= (1.0 - self_weight) * (x * m)
+        den = den.clone()
+        den[..., ::2, ::2] -= (1.0 - self_weight) * m
+        eps = max(eps, 1e-4)  # a lone spot left out has den ~ 0: no estimate there
     return torch.where(den > eps, num / den.clamp_min(eps), torch.zeros_like(num))
 
 
@@ -84,11 +95,14 @@ def _nn_base(x: torch.Tensor) -> torch.Tensor:
     return x.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
 
 
-def base_prediction(z: torch.Tensor, r: torch.Tensor, m: torch.Tensor, lattice: str, cfg: RobustConfig) -> torch.Tensor:
-    """The base on the doubled grid (``cfg.base``) of ``z``, or of its denoised ``r`` when ``cfg.rank > 0``."""
+def base_prediction(z: torch.Tensor, r: torch.Tensor, m: torch.Tensor, lattice: str, cfg: RobustConfig, self_weight: float = 1.0) -> torch.Tensor:
+    """The base on the doubled grid (``cfg.base``) of ``z``, or of its denoised ``r`` when ``cfg.rank > 0``.
+
+    ``self_weight``: a spot's weight on its own value at its own position (:func:`nc_upsample`).
+    """
     src = z if cfg.rank == 0 else r
     if cfg.base == "nc":
-        return nc_upsample(src, m, lattice, cfg.sigma)
+        return nc_upsample(src, m, lattice, cfg.sigma, self_weight=self_weight)
     if cfg.base == "nn":
         return _nn_base(src)
     return src.new_zeros(src.shape[0], 2 * src.shape[1], 2 * src.shape[2])

@@ -65,36 +65,50 @@ class RobustResult:
         return spot_context(maps, mask, self.config)
 
     @torch.no_grad()
-    def predict(self, maps: np.ndarray, mask: np.ndarray, context: Context | None = None, chunk: int = 512) -> np.ndarray:
+    def predict(self, maps: np.ndarray, mask: np.ndarray, context: Context | None = None, chunk: int = 512, self_weight: float | None = None) -> np.ndarray:
         """Enhanced maps ``(n, 2u, 2v)`` on the raw-count scale of ``maps``.
 
         ``context``: spot-level context (default :meth:`context_for`); pass the
         context of the full gene set when calling gene chunk by gene chunk on
-        an input other than the fitted one.
+        an input other than the fitted one. ``self_weight``: see
+        :func:`predict_counts`.
         """
         maps = np.asarray(maps, dtype=np.float32)
         mask = np.asarray(mask, dtype=bool)
         if maps.ndim != 3 or maps.shape[1:] != mask.shape:
             raise InputError(None, "maps", f"expected (n_genes, u, v) matching mask {mask.shape}, got {maps.shape}")
         ctx = context if context is not None else self.context_for(maps, mask)
-        return predict_counts(self.net, maps * mask, ctx, self.lattice, self.config, chunk=chunk)
+        return predict_counts(self.net, maps * mask, ctx, self.lattice, self.config, chunk=chunk, self_weight=self_weight)
+
+
+def measured_self_weight(cfg: RobustConfig, self_weight: float | None = None) -> float:
+    """A measured spot's weight on its own value in its estimate: ``self_weight`` when given, else ``cfg.measured_weight``."""
+    return float(cfg.measured_weight if self_weight is None else self_weight)
 
 
 @torch.no_grad()
-def predict_counts(net, maps, ctx: Context, lattice: str, cfg: RobustConfig, chunk: int = 512) -> np.ndarray:
-    """Enhanced ``(n, 2u, 2v)`` raw counts of ``maps`` (the base, plus ``net``'s correction when given)."""
+def predict_counts(net, maps, ctx: Context, lattice: str, cfg: RobustConfig, chunk: int = 512, self_weight: float | None = None) -> np.ndarray:
+    """Enhanced ``(n, 2u, 2v)`` raw counts of ``maps`` (the base, plus ``net``'s correction when given).
+
+    At the measured spots: their counts when ``cfg.keep_measured`` (and no
+    ``self_weight`` is given), else the model's own estimate, in which a
+    spot weighs its own value (and library size) by ``self_weight``
+    (default ``cfg.measured_weight``; 1 is the kernel's weight at distance
+    0, 0 leaves the spot out: the estimate from its neighbours alone).
+    """
     n, u, v = maps.shape
     out = np.zeros((n, 2 * u, 2 * v), dtype=np.float32)
     if n == 0 or not ctx.mask.any():
         return out
     dev = next(net.parameters()).device if net is not None else torch.device("cpu")
     m = torch.from_numpy(ctx.mask).to(dev)
-    lib = library_fine(ctx, lattice, cfg) if cfg.scale != "counts" else None
+    w_self = measured_self_weight(cfg, self_weight)
+    lib = library_fine(ctx, lattice, cfg, self_weight=w_self) if cfg.scale != "counts" else None
     for s in range(0, n, chunk):
         pr = prepare(maps[s : s + chunk], ctx, cfg)
         z = torch.from_numpy(pr.z).to(dev)
         r = torch.from_numpy(pr.r).to(dev)
-        base = base_prediction(z, r, m, lattice, cfg)
+        base = base_prediction(z, r, m, lattice, cfg, self_weight=w_self)
         if net is not None:
             net.eval()
             zh = net(net_channels(z, r, m, cfg), base)
@@ -109,7 +123,7 @@ def predict_counts(net, maps, ctx: Context, lattice: str, cfg: RobustConfig, chu
         else:
             vals = np.maximum(L, 0.0)
         out[s : s + chunk] = vals
-    if cfg.keep_measured:
+    if cfg.keep_measured and self_weight is None:
         p, q = np.nonzero(ctx.mask)
         out[:, 2 * p, 2 * q] = maps[:, p, q]
     return out
