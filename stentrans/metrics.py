@@ -8,13 +8,16 @@
 * :func:`log_normalize`: the log-normalised scale some scores use
   (``log1p`` of counts normalised to a common library size).
 * :func:`spearman_brown`: reliability of the sum of two halves from their correlation.
+* :func:`coverage`, :func:`relative_width`: per-gene share of true values
+  inside predictive intervals, and the intervals' mean width over a
+  reference width.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pcc", "cross_correlation", "spearman", "log_normalize", "spearman_brown"]
+__all__ = ["pcc", "cross_correlation", "spearman", "log_normalize", "spearman_brown", "coverage", "relative_width"]
 
 
 def pcc(pred, truth) -> np.ndarray:
@@ -122,3 +125,22 @@ def spearman_brown(r) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = 2.0 * r / (1.0 + r)
     return np.where(np.isnan(r), np.nan, np.sqrt(np.clip(rel, 0.0, None)))
+
+
+def coverage(lower, upper, truth) -> np.ndarray:
+    """Per-gene share of ``truth`` inside ``[lower, upper]`` (all ``(n_positions, n_genes)``); NaN without positions."""
+    lo = np.asarray(lower, dtype=np.float64)
+    hi = np.asarray(upper, dtype=np.float64)
+    t = np.asarray(truth, dtype=np.float64)
+    if not (lo.shape == hi.shape == t.shape):
+        raise ValueError(f"lower {lo.shape}, upper {hi.shape} and truth {t.shape} differ in shape")
+    if t.shape[0] == 0:
+        return np.full(t.shape[1:], np.nan)
+    return ((t >= lo) & (t <= hi)).mean(axis=0)
+
+
+def relative_width(lower, upper, reference) -> np.ndarray:
+    """Per-gene mean interval width over ``reference`` (``(n_genes,)``, e.g. each gene's 5-95 % range); NaN where the reference is 0."""
+    w = (np.asarray(upper, dtype=np.float64) - np.asarray(lower, dtype=np.float64)).mean(axis=0)
+    ref = np.asarray(reference, dtype=np.float64)
+    return np.divide(w, ref, out=np.full(w.shape, np.nan), where=ref > 0)
