@@ -27,9 +27,10 @@ The model (:func:`calibrate`):
   (mid-p: counts are discrete); the interval at level ``1 - alpha`` is
   every count whose score is at most ``q``, the smallest threshold under
   which a share ``1 - alpha`` of the held-out counts falls inside their
-  intervals. Calibration and prediction use the same interval function
+  intervals: the split-conformal quantile of the held-out scores.
+  Calibration and prediction use the same interval function
   (negative-binomial bounds tabulated over ``mu`` and the effective
-  dispersion), so the held-out coverage is the nominal level by
+  dispersion), so the held-out coverage is at least the nominal level by
   construction.
 
 Assumptions: a held-out measured spot, predicted from its neighbours one
@@ -45,7 +46,7 @@ Every interval contains the estimate and is never negative.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,20 +54,13 @@ from .._errors import InputError
 
 log = logging.getLogger("stentrans.intervals")
 
-__all__ = ["IntervalConfig", "Calibration", "calibrate", "trivial_width"]
+__all__ = ["Calibration", "calibrate", "check_level", "trivial_width"]
 
 
-@dataclass
-class IntervalConfig:
-    """Settings of the predictive intervals (their defaults, written once)."""
-
-    level: float = field(default=0.9, metadata={"help": "coverage of the predictive intervals (layers lower/upper); 0 turns them off"})
-    max_pairs: int = field(default=2_000_000, metadata={"help": "held-out (spot, gene) counts that calibrate the intervals, at most (a random subset beyond)"})
-    smooth: float = field(default=1.0, metadata={"help": "bandwidth (lattice spacings) that spreads the spots' misfit over the doubled grid"})
-
-    def __post_init__(self):
-        if not (isinstance(self.level, (int, float, np.number)) and (self.level == 0 or 0.0 < float(self.level) < 1.0)):
-            raise InputError(None, "interval level", f"{self.level!r}: must be between 0 and 1 (0: no intervals)")
+def check_level(level) -> None:
+    """An interval level is 0 (no intervals) or strictly between 0 and 1: else one line naming the value."""
+    if isinstance(level, bool) or not (isinstance(level, (int, float, np.number)) and (level == 0 or 0.0 < float(level) < 1.0)):
+        raise InputError(None, "interval", f"{level!r}: the level must be between 0 and 1 (0: no intervals)")
 
 
 #: grids of the tabulated bounds: estimates (log-spaced) and effective dispersions (0, then log-spaced)
@@ -225,6 +219,17 @@ def _misfit_scale(y, m, phi, mask, lattice, smooth) -> np.ndarray:
     return np.clip(scale, *SCALE_CLIP).astype(np.float32)
 
 
+def _conformal_threshold(table: _Table, y: np.ndarray, i_phi: np.ndarray, i_mu: np.ndarray, level: float) -> float:
+    """Split-conformal threshold of the mid-p scores ``|F(y-1) + P(y)/2 - 1/2|`` of counts ``y`` under their table cells' distributions."""
+    from scipy import stats
+
+    n, p = _nb_np(table._mu[i_phi, i_mu], table._phi[i_phi, i_mu])
+    score = np.abs(stats.nbinom.cdf(y - 1, n, p) + 0.5 * stats.nbinom.pmf(y, n, p) - 0.5)
+    m = score.size
+    k = min(m, int(np.ceil((m + 1) * float(level))))
+    return float(min(np.partition(score, k - 1)[k - 1] + 1e-12, 0.5))
+
+
 def calibrate(fitted, maps: np.ndarray, mask: np.ndarray, lattice: str, *, level: float = 0.9, genes=None, max_pairs: int = 2_000_000, smooth: float = 1.0, seed: int = 0, chunk: int = 512, mu_max: float | None = None) -> Calibration:
     """Calibrate predictive intervals of ``fitted`` on the measured spots of ``maps`` (module documentation).
 
@@ -243,8 +248,9 @@ def calibrate(fitted, maps: np.ndarray, mask: np.ndarray, lattice: str, *, level
     mu_max
         Largest estimate the intervals will be asked for (default: from the counts).
     """
-    if not 0.0 < float(level) < 1.0:
-        raise InputError(None, "interval level", f"{level!r}: must be between 0 and 1")
+    check_level(level)
+    if not level:
+        raise InputError(None, "interval", "0: no intervals to calibrate")
     mask = np.asarray(mask, dtype=bool)
     p, q = np.nonzero(mask)
     gi = np.arange(maps.shape[0]) if genes is None else np.asarray(genes, dtype=np.int64)
@@ -268,24 +274,18 @@ def calibrate(fitted, maps: np.ndarray, mask: np.ndarray, lattice: str, *, level
     pe = effective_dispersion(mc, phi[cols], scale[2 * p[rows], 2 * q[rows]].astype(np.float64))
     i_phi, i_mu = table.index(mc, pe)
 
+    # the conformal threshold: each held-out count's mid-p score under its (tabulated) distribution; the
+    # interval at q holds every count whose score is at most q (a run of counts: the mid-p CDF increases),
+    # so the split-conformal quantile of the scores covers a share `level` of them (widened to hold the
+    # estimate, the intervals cover at least that)
+    qh = _conformal_threshold(table, yc, i_phi, i_mu, level)
+
     def coverage(qq: float) -> float:
         lo, hi = table.bounds_at(qq)
         lower = np.minimum(lo[i_phi, i_mu], mc)
         upper = np.maximum(hi[i_phi, i_mu], mc)
         return float(np.mean((yc >= lower) & (yc <= upper)))
 
-    # the smallest threshold that covers a share `level` of the held-out counts (coverage grows with q)
-    lo_q, hi_q = 0.0, 0.5
-    if coverage(hi_q) < level:
-        qh = hi_q
-    else:
-        for _ in range(30):
-            mid = 0.5 * (lo_q + hi_q)
-            if coverage(mid) >= level:
-                hi_q = mid
-            else:
-                lo_q = mid
-        qh = hi_q
     cov = coverage(qh)
     log.info("intervals: level %.2f, threshold %.4f, held-out coverage %.3f over %d (spot, gene) counts; median dispersion %.3g", level, qh, cov, len(yc), float(np.median(phi)) if phi.size else float("nan"))
     return Calibration(float(level), float(qh), phi.astype(np.float64), scale, cov, int(len(yc)), table)
