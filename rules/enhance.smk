@@ -16,6 +16,8 @@ rule enhance:
         chunk=config["enhance"]["chunk"],
         method=config["enhance"]["method"],
         fill_lost=config["enhance"]["fill_lost"],
+        measured=config["enhance"]["measured"],
+        interval=config["enhance"]["interval"],
         seed=config["train"]["seed"],
         device=config["train"]["device"],
     threads: res("enhance", "threads")

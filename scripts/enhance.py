@@ -12,7 +12,7 @@ def main(snakemake, log):
     p = snakemake.params
     adata = stentrans.read(snakemake.input.data)
     model = snakemake.input.get("model")  # network methods: the pretrain rule's checkpoint
-    st = enhance_to(adata, snakemake.output[0], method=p.method, model=model, seed=p.seed, chunk=p.chunk, device=p.device, fill_lost=p.fill_lost)
+    st = enhance_to(adata, snakemake.output[0], method=p.method, model=model, seed=p.seed, chunk=p.chunk, device=p.device, fill_lost=p.fill_lost, measured=p.measured, interval=p.interval)
     mapping = json.loads(open(snakemake.input.grid).read())
     if (st["n_measured"], st["n_imputed"]) != (mapping["n_measured"], mapping["n_new"]):
         raise RuntimeError(f"{st['path']}: {st['n_measured']} + {st['n_imputed']} spots, but the lattice mapping {snakemake.input.grid} has {mapping['n_measured']} + {mapping['n_new']}")

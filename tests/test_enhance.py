@@ -150,8 +150,16 @@ def test_enhance_robust_method(tmp_path, lattice):
     enh = enhance(a, model=res, progress=False, chunk=16)  # chunks must not change the result
     assert enh.uns["stentrans"]["method"] == "robust" and "variant" not in enh.uns["stentrans"]
     meas = ~enh.obs["is_imputed"].to_numpy()
-    # measured spots keep their measured counts
-    np.testing.assert_allclose(enh.X[meas], a[enh.obs["barcode"][meas]].X.toarray(), rtol=1e-5, atol=1e-4)
+    counts = a[enh.obs["barcode"][meas]].X.toarray()
+    # one footing: X at the measured spots is the model's estimate; their counts stay, unchanged, in layers["counts"]
+    assert enh.uns["stentrans"]["measured"] == "estimate"
+    assert np.array_equal(enh.layers["counts"][meas].toarray(), counts)
+    assert enh.layers["counts"][~meas].nnz == 0
+    assert np.abs(enh.X[meas] - counts).mean() > 0.1
+    # the behaviour before: measured="counts"
+    old = enhance(a, model=res, progress=False, measured="counts", interval=0)
+    assert np.array_equal(old.X[meas], counts) and "lower" not in old.layers
+    np.testing.assert_allclose(old.X[~meas], enh.X[~meas], rtol=1e-5, atol=1e-5)
     whole = enhance(a, model=res, progress=False, chunk=512)
     np.testing.assert_allclose(enh.X, whole.X, rtol=1e-5, atol=1e-5)
     write_h5ad(enh, tmp_path / "e.h5ad")

@@ -139,6 +139,8 @@ def _cmd_enhance(args) -> int:
         chunk=args.chunk,
         fill_lost=args.fill_lost if given is None else given[0],
         fill_lost_source=args.input if given is None else given[1],
+        measured=args.measured,
+        interval=args.interval,
     )
     return 0
 

@@ -12,7 +12,7 @@ OUTPUT_SUFFIXES = (".h5ad", ".zarr")
 
 
 def _stream_h5ad(chunks, path: Path) -> None:
-    """Write an :class:`~stentrans.tl.EnhancedChunks` to ``path``: obs/var/uns first, then X one gene chunk at a time, atomically."""
+    """Write an :class:`~stentrans.tl.EnhancedChunks` to ``path``: obs/var/uns/counts first, then X and the interval layers one gene chunk at a time, atomically."""
     import h5py
     import numpy as np
     from anndata.io import write_elem
@@ -22,14 +22,27 @@ def _stream_h5ad(chunks, path: Path) -> None:
     skeleton = chunks.skeleton
     skeleton.uns["stentrans"]["streamed"] = True
     n_obs, n_genes = chunks.n_obs, chunks.n_genes
+    shape, blocks = (n_obs, n_genes), (min(n_obs, 4096), max(1, min(n_genes, 64)))
+
+    def dense(group, name):
+        dset = group.create_dataset(name, shape=shape, dtype="float32", chunks=blocks)
+        dset.attrs["encoding-type"] = "array"
+        dset.attrs["encoding-version"] = "0.2.0"
+        return dset
+
     with atomic_path(path, suffix=".h5ad") as tmp:
         skeleton.write_h5ad(tmp)
         with h5py.File(tmp, "r+") as f:
-            dset = f.create_dataset("X", shape=(n_obs, n_genes), dtype="float32", chunks=(min(n_obs, 4096), max(1, min(n_genes, 64))))
-            dset.attrs["encoding-type"] = "array"
-            dset.attrs["encoding-version"] = "0.2.0"
-            for s, block in chunks:
-                dset[:, s : s + block.shape[1]] = np.asarray(block, dtype=np.float32)
+            dsets = {"X": dense(f, "X")}
+            for name in chunks.layer_names:
+                dsets[name] = dense(f["layers"], name)
+            for s, block, layers in chunks:
+                dsets["X"][:, s : s + block.shape[1]] = np.asarray(block, dtype=np.float32)
+                for name, b in layers.items():
+                    dsets[name][:, s : s + b.shape[1]] = b
+            if chunks.layer_names:  # the per-position interval summary needs every gene: obs again, at the end
+                del f["obs"]
+                write_elem(f, "obs", chunks.finish_obs())
             write_elem(f["uns/stentrans"], "enhance_seconds", float(chunks.seconds()))
 
 
@@ -47,6 +60,8 @@ def enhance_to(
     chunk: int | None = None,
     fill_lost=None,
     fill_lost_source=None,
+    measured: str | None = None,
+    interval: float | None = None,
     progress: bool = True,
 ) -> dict:
     """Fit ``method`` on ``adata`` (or take ``model``) and write the enhanced data to ``path``.
@@ -74,7 +89,7 @@ def enhance_to(
     checkpoint, resume
         Network methods fitted here: where to keep the checkpoint, and
         whether to continue from it.
-    chunk, fill_lost
+    chunk, fill_lost, measured, interval
         Of :func:`stentrans.tl.enhance` (defaults: ``EnhanceConfig``'s);
         lost positions are checked on the data's grid before the fit, their
         errors naming ``fill_lost_source`` (where the positions came from;
@@ -97,6 +112,8 @@ def enhance_to(
     defaults = tl.EnhanceConfig()
     chunk = defaults.chunk if chunk is None else int(chunk)
     fill_lost = defaults.fill_lost if fill_lost is None else fill_lost
+    measured = defaults.measured if measured is None else measured
+    interval = defaults.interval if interval is None else interval
     if method is None:
         method = registry.PAPER_METHOD if model is not None and not isinstance(model, Fitted) else registry.DEFAULT_METHOD
     entry = registry.get(method)
@@ -110,12 +127,12 @@ def enhance_to(
     if model is None:
         model = tl.train(adata, method=method, seed=seed, device=device, checkpoint=checkpoint, resume=bool(resume and checkpoint is not None), progress=progress, **(settings or {}))
     if is_spatialdata_path(path):  # SpatialData: built in memory, written atomically
-        enh = tl.enhance(adata, model=model, method=method, chunk=chunk, device=device, fill_lost=fill_lost, progress=progress)
+        enh = tl.enhance(adata, model=model, method=method, chunk=chunk, device=device, fill_lost=fill_lost, measured=measured, interval=interval, progress=progress)
         write_spatialdata(enh, path)
         st = enh.uns["stentrans"]
         n_genes = enh.n_vars
     else:  # .h5ad, streamed to the file
-        chunks = tl.enhance_chunks(adata, model=model, method=method, chunk=chunk, device=device, fill_lost=fill_lost, progress=progress)
+        chunks = tl.enhance_chunks(adata, model=model, method=method, chunk=chunk, device=device, fill_lost=fill_lost, measured=measured, interval=interval, progress=progress)
         _stream_h5ad(chunks, path)
         st = chunks.skeleton.uns["stentrans"]
         n_genes = chunks.n_genes

@@ -75,6 +75,7 @@ def build_enhanced(
     provenance: dict | None = None,
     clip_negative: bool = True,
     lost: np.ndarray | None = None,
+    counts=None,
 ) -> ad.AnnData:
     """Assemble the enhanced AnnData.
 
@@ -94,6 +95,11 @@ def build_enhanced(
         ``H`` must hold them). They are imputed spots with ``is_lost`` True,
         named ``lost_r{row}_c{col}``; ``uns["stentrans"]`` gets ``n_lost`` and
         ``lost`` (``(n, 2)`` ``[array_row, array_col]``).
+    counts
+        ``(adata.n_obs, n_genes)`` measured counts of the enhanced genes (obs
+        order of ``adata``): ``layers["counts"]``, a sparse matrix whose rows
+        at the measured spots are these counts unchanged and whose rows at
+        new positions are empty (no measurement there: ``obs["is_imputed"]``).
     """
     from ..lost import positions_of
 
@@ -129,6 +135,8 @@ def build_enhanced(
         if clip_negative:
             np.maximum(X, 0, out=X)
     out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(list(map(str, genes)))))
+    if counts is not None:
+        out.layers["counts"] = measured_rows(counts, src_idx)
     if "spatial" in adata.obsm:
         coef = affine_fit(adata.obs["array_row"], adata.obs["array_col"], np.asarray(adata.obsm["spatial"])[:, :2])
         out.obsm["spatial"] = np.column_stack([rows, cols, np.ones(len(rows))]) @ coef
@@ -150,6 +158,18 @@ def build_enhanced(
     st["lost"] = positions_of(np.zeros(grid.shape, dtype=bool) if lost is None else np.asarray(lost, dtype=bool), grid)
     st.update(provenance or {})
     out.uns["stentrans"] = _jsonable(st)
+    return out
+
+
+def measured_rows(counts, src_idx: np.ndarray):
+    """CSR ``(len(src_idx), n_genes)`` float32: row ``i`` is ``counts[src_idx[i]]`` where ``src_idx[i] >= 0``, empty elsewhere."""
+    import scipy.sparse as sp
+
+    c = sp.csr_matrix(counts, dtype=np.float32)
+    rows = np.flatnonzero(src_idx >= 0)
+    pick = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, src_idx[rows])), shape=(len(src_idx), c.shape[0]))
+    out = (pick @ c).tocsr()
+    out.sort_indices()
     return out
 
 

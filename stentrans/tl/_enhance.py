@@ -1,5 +1,12 @@
 """Enhancement: ``G_hr = Phi(G) * H(M)`` of every gene, in memory or streamed to ``.h5ad``.
 
+One footing (docs/method.md section 3): ``X`` holds the method's estimate at
+every position, measured spots included (:meth:`~stentrans.models.base.Fitted.estimate`;
+``measured="counts"`` keeps the measured counts there instead, the
+behaviour before); the counts stay unchanged in ``layers["counts"]``.
+Predictive intervals (``interval``, :mod:`._intervals`) go to
+``layers["lower"]`` / ``layers["upper"]``.
+
 Any fitted method of the registry enhances the same way: its predictions on
 the doubled grid are read at the positions ``H(M)`` gene chunk by gene chunk
 (:func:`enhance_chunks`) and assembled into the enhanced AnnData
@@ -40,6 +47,14 @@ class EnhanceConfig:
             "choices": ("none", "auto", "tissue"),
         },
     )
+    measured: str = field(
+        default="estimate",
+        metadata={
+            "help": "X at the measured spots: the method's own estimate (estimate: one footing with the new positions, the counts kept in layers['counts']) or the measured counts (counts: the behaviour before)",
+            "choices": ("estimate", "counts"),
+        },
+    )
+    interval: float = field(default=0.9, metadata={"help": "level of the predictive intervals in layers lower/upper (0: none)"})
 
 
 _EN = EnhanceConfig()
@@ -68,41 +83,82 @@ def _fitted(adata, model, method, *, genes, layer, device, settings, checkpoint,
 class EnhancedChunks:
     """An enhancement computed one gene chunk at a time (:func:`enhance_chunks`).
 
-    ``skeleton`` is the enhanced AnnData without ``X`` (obs, var, obsm, uns
-    as :func:`enhance` returns them); iterating gives ``(start, block)``:
-    ``block`` the ``(n_obs, k)`` float32 values of genes ``start .. start +
-    k`` (negative values clipped at 0 where asked). Peak memory is one chunk
-    of the output, whatever the number of genes, so a caller may write each
-    block to a file as it comes (:func:`stentrans.run.enhance_to`).
+    ``skeleton`` is the enhanced AnnData without ``X`` (obs, var, obsm, uns,
+    ``layers["counts"]`` as :func:`enhance` returns them); iterating gives
+    ``(start, block, layers)``: ``block`` the ``(n_obs, k)`` float32 values
+    of genes ``start .. start + k`` (negative values clipped at 0 where
+    asked), ``layers`` the same genes' ``"lower"`` and ``"upper"`` interval
+    bounds (empty without intervals). Peak memory is one chunk of the
+    output, whatever the number of genes, so a caller may write each block
+    to a file as it comes (:func:`stentrans.run.enhance_to`). After the last
+    chunk, :meth:`finish_obs` gives the obs with the per-position interval
+    summary (``obs["interval_width"]``).
     """
 
-    def __init__(self, skeleton, blocks, n_genes: int, clip_negative: bool, started: float):
+    LAYERS = ("lower", "upper")
+
+    def __init__(self, skeleton, blocks, n_genes: int, clip_negative: bool, started: float, calibration=None, trivial=None):
         self.skeleton = skeleton
         self.n_obs = skeleton.n_obs
         self.n_genes = int(n_genes)
         self.clip_negative = bool(clip_negative)
+        self.calibration = calibration
         self._blocks = blocks
         self._started = started
+        self._trivial = trivial
+        self._width_sum = np.zeros(self.n_obs)
+        self._width_n = 0
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return self.LAYERS if self.calibration is not None else ()
 
     def __iter__(self):
-        for s, block in self._blocks():
+        for s, block, pos in self._blocks():
             if self.clip_negative:
                 np.maximum(block, 0, out=block)
-            yield s, block
+            layers = {}
+            if self.calibration is not None:
+                genes = np.arange(s, s + block.shape[1])
+                lo, hi = self.calibration.bounds(block, *pos, genes=genes)
+                layers = {"lower": lo, "upper": hi}
+                triv = self._trivial[genes]
+                ok = triv > 0
+                if ok.any():
+                    self._width_sum += ((hi[:, ok] - lo[:, ok]) / triv[ok]).sum(1)
+                    self._width_n += int(ok.sum())
+            yield s, block, layers
+
+    def finish_obs(self):
+        """The skeleton's obs, with ``interval_width`` once every chunk was iterated (intervals only)."""
+        obs = self.skeleton.obs
+        if self.calibration is not None and self._width_n:
+            obs = obs.copy()
+            obs["interval_width"] = (self._width_sum / self._width_n).astype(np.float32)
+        return obs
 
     def seconds(self) -> float:
         """Seconds since the enhancement started (the fit included)."""
         return time.perf_counter() - self._started
 
 
-def _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpoint, progress, clip_negative, fill_lost) -> EnhancedChunks:
+#: a position is low-confidence where its predictive variance is at least this many times the slide's average (obs["interval_scale"])
+LOW_CONFIDENCE_SCALE = 1.5
+
+
+def _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpoint, progress, clip_negative, fill_lost, measured, interval) -> EnhancedChunks:
     """The fit (when ``model`` is not a fitted model) and the lost positions now; the predictions as the chunks are iterated."""
     from tqdm.auto import tqdm
 
     from .. import lost as _lost
     from ..grid import lattice_of, source_of, to_grid
-    from ..lattice import enhanced_mask
+    from ..lattice import enhanced_mask, measured_index
     from ._anndata import build_enhanced
+    from ._intervals import calibrate, check_level, trivial_width
+
+    if measured not in ("estimate", "counts"):
+        raise InputError(None, "measured", f"{measured!r}: must be 'estimate' or 'counts'")
+    check_level(interval)
 
     t0 = time.perf_counter()
     fitted = _fitted(adata, model, method, genes=genes, layer=layer, device=device, settings=settings, checkpoint=checkpoint, progress=progress)
@@ -122,15 +178,41 @@ def _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpo
     H = enhanced_mask(gd.mask | lost, lattice)
     P, Q = np.nonzero(H)
     n_genes = gd.maps.shape[0]
+    src = measured_index(P, Q, gd.p, gd.q, gd.grid.shape)
+    at_meas = np.flatnonzero(src >= 0)
+    values = gd.maps[:, gd.p, gd.q].T  # the measured counts (spots in obs order x genes)
+    predict = fitted.estimate if measured == "estimate" else fitted.predict
+    prov["measured"] = measured
+    cal = trivial = None
+    if interval and not np.array_equal(values, np.rint(values)):
+        # the intervals are for the count a measurement would give: they need counts
+        log.warning("%s: the input's values are not counts (non-integer); no predictive intervals (interval=0 turns this off)", source or "input")
+        prov["interval"] = {"level": 0.0, "reason": "input values are not counts"}
+        interval = 0
+    if interval:
+        with naming_file(source):
+            cal = calibrate(fitted, gd.maps, gd.mask, lattice, level=float(interval), chunk=chunk)
+        trivial = trivial_width(values)
+        prov["interval"] = cal.provenance()
 
     def blocks():
         for s in tqdm(range(0, n_genes, chunk), desc="enhance", unit="chunk", disable=not progress):
+            g = np.arange(s, min(s + chunk, n_genes))
             with naming_file(source):  # the method sees arrays only: name the input
-                hr = fitted.predict(gd.maps, gd.mask, H, genes=np.arange(s, min(s + chunk, n_genes)), chunk=chunk)
-            yield s, np.ascontiguousarray(hr[:, P, Q].T)
+                hr = predict(gd.maps, gd.mask, H, genes=g, chunk=chunk)
+            block = np.ascontiguousarray(hr[:, P, Q].T)
+            if measured == "counts":  # every method: the measured counts at the measured spots
+                block[at_meas] = values[src[at_meas]][:, g]
+            yield s, block, (P, Q)
 
-    skeleton = build_enhanced(adata, None, H, gd.grid, gd.p, gd.q, gd.genes, provenance=prov, clip_negative=clip_negative, lost=lost)
-    return EnhancedChunks(skeleton, blocks, n_genes, clip_negative, t0)
+    skeleton = build_enhanced(adata, None, H, gd.grid, gd.p, gd.q, gd.genes, provenance=prov, clip_negative=clip_negative, lost=lost, counts=values)
+    if cal is not None:
+        scale = cal.scale[P, Q]
+        skeleton.obs["interval_scale"] = scale.astype(np.float32)
+        skeleton.obs["low_confidence"] = scale >= LOW_CONFIDENCE_SCALE
+        skeleton.var["interval_dispersion"] = cal.phi.astype(np.float32)
+        skeleton.var["trivial_width"] = trivial
+    return EnhancedChunks(skeleton, blocks, n_genes, clip_negative, t0, calibration=cal, trivial=trivial)
 
 
 def enhance(
@@ -147,6 +229,8 @@ def enhance(
     progress: bool = True,
     clip_negative: bool = True,
     fill_lost=_EN.fill_lost,
+    measured: str = _EN.measured,
+    interval: float = _EN.interval,
 ):
     """Enhance every gene: ``Phi(G) * H(M)`` on the doubled lattice.
 
@@ -182,6 +266,23 @@ def enhance(
         pairs, or a bool mask on the measured grid. They are predicted with
         the new spots (``is_imputed`` and ``is_lost`` True); the mode and the
         positions go to ``uns["stentrans"]["fill_lost"]`` / ``["lost"]``.
+    measured
+        ``"estimate"`` (default): ``X`` at the measured spots is the method's
+        own estimate (:meth:`~stentrans.models.base.Fitted.estimate`), the
+        same kind of value as at the new positions; ``"counts"``: the
+        measured counts (the behaviour before). Either way
+        ``layers["counts"]`` holds the measured counts unchanged (rows of
+        new positions empty).
+    interval
+        Level of the predictive intervals (:mod:`stentrans.tl._intervals`;
+        0: none): ``layers["lower"]`` / ``layers["upper"]``, the count a
+        measurement at that position would give lies inside at this rate;
+        ``obs["interval_width"]`` (mean width over each gene's 5-95 % range
+        over the measured spots), ``obs["interval_scale"]`` (predictive
+        variance over the slide's average) and ``obs["low_confidence"]``
+        (``interval_scale`` at least 1.5); ``var["interval_dispersion"]``,
+        ``var["trivial_width"]``; the calibration in
+        ``uns["stentrans"]["interval"]``.
 
     Returns
     -------
@@ -196,12 +297,18 @@ def enhance(
     self-supervision) are :class:`~stentrans.InputError` naming the input
     file when ``adata`` knows it (``uns["stentrans"]["source"]``).
     """
-    chunks = _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpoint, progress, clip_negative, fill_lost)
+    chunks = _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpoint, progress, clip_negative, fill_lost, measured, interval)
     out = chunks.skeleton
     X = np.empty((out.n_obs, chunks.n_genes), dtype=np.float32)
-    for s, block in chunks:
+    layers = {name: np.empty_like(X) for name in chunks.layer_names}
+    for s, block, bounds in chunks:
         X[:, s : s + block.shape[1]] = block
+        for name, b in bounds.items():
+            layers[name][:, s : s + b.shape[1]] = b
     out.X = X
+    for name, arr in layers.items():
+        out.layers[name] = arr
+    out.obs = chunks.finish_obs()
     out.uns["stentrans"]["enhance_seconds"] = chunks.seconds()
     return out
 
