@@ -159,7 +159,7 @@ def _write_tsv(path: Path, df: pd.DataFrame) -> Path:
 
 
 def write_results(result: dict, outdir, ablation: bool | None = None) -> dict[str, Path]:
-    """Write ``per_gene.tsv``, ``summary.tsv``, ``summary.md`` (and ``table1.tsv``/``.md``, ``realtruth.tsv``/``.md``), atomically.
+    """Write ``per_gene.tsv``, ``summary.tsv``, ``summary.md`` (and ``table1.tsv``/``.md``, ``realtruth.tsv``/``.md``, ``coverage.tsv``/``coverage_summary.tsv``/``coverage.md``), atomically.
 
     ``result`` is what :func:`stentrans.tl.evaluate` returns; ``table1`` is
     written with ``ablation=True``, or (``None``) when the summary holds an
@@ -180,6 +180,13 @@ def write_results(result: dict, outdir, ablation: bool | None = None) -> dict[st
         rt = realtruth_table(result["summary"])
         paths["realtruth"] = _write_tsv(out / "realtruth.tsv", rt)
         paths["realtruth_md"] = _write_text(out / "realtruth.md", "# Real truth: median per-gene PCC at the new positions, noise ceiling and fraction of it\n\n" + to_markdown(rt))
+    cov = result.get("coverage")
+    if cov is not None and len(cov):
+        paths["coverage"] = _write_tsv(out / "coverage.tsv", cov)
+        cs = result["coverage_summary"]
+        paths["coverage_summary"] = _write_tsv(out / "coverage_summary.tsv", cs)
+        level = info.get("interval", 0.9)
+        paths["coverage_md"] = _write_text(out / "coverage.md", f"# Predictive intervals (level {level:g}): share of the truth inside, spread of the per-gene share (5th-95th percentile), mean width over the trivial interval\n\n" + to_markdown(cs))
     has_abl = result["summary"]["method"].isin([m for m in registry.ABLATIONS if m != registry.PAPER_METHOD]).any()
     if ablation or (ablation is None and has_abl):
         t1 = ablation_table(result["summary"])

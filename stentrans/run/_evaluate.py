@@ -56,7 +56,7 @@ def evaluate_to(
     """Score the methods under the protocols (:func:`stentrans.tl.evaluate`) and write the results to ``outdir``.
 
     Writes ``per_gene.tsv``, ``summary.tsv``, ``summary.md`` (and
-    ``table1``, ``realtruth`` tables where they apply;
+    ``table1``, ``realtruth``, ``coverage`` tables where they apply;
     :func:`stentrans.report.write_results`), ``boxplot.png``/``.pdf`` and
     ``gene_panels.png``/``.pdf``: the panel genes measured, down-sampled and
     predicted by every method under the default protocol where it ran, else
@@ -131,6 +131,8 @@ def evaluate_to(
     files["gene_panels"] = out / "gene_panels.png"
     for _, row in res["summary"].iterrows():
         log.info("%-22s %-18s median PCC %s", row["protocol"], row["method"], format_pm(row["mean"], row["sd"]))
+    for _, row in res["coverage_summary"].iterrows():
+        log.info("%-22s %-18s interval coverage %.3f (genes %.2f-%.2f), width %.2f of trivial", row["protocol"], row["method"], row["coverage"], row["coverage_p5"], row["coverage_p95"], row["width"])
     log.info("-> %s", Path(out))
     res["files"] = files
     return res

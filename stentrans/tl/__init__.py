@@ -27,6 +27,10 @@ _WHERE = {
     "SCORES": "stentrans.tl._protocols",
     "summarize": "stentrans.tl._summary",
     "add_ceiling_fraction": "stentrans.tl._summary",
+    "summarize_coverage": "stentrans.tl._summary",
+    # predictive intervals
+    "calibrate": "stentrans.tl._intervals",
+    "Calibration": "stentrans.tl._intervals",
     # spatial patterns (paper Fig. 4)
     "patterns": "stentrans.tl._patterns",
     "control_enhancements": "stentrans.tl._patterns",

@@ -33,6 +33,7 @@ log = logging.getLogger("stentrans.evaluate")
 
 #: columns of the per-gene table
 PER_GENE_COLUMNS = ["gene", "method", "protocol", "seed", "pcc", "n_spots"]
+COVERAGE_COLUMNS = ["gene", "method", "protocol", "seed", "coverage", "width", "n_spots"]
 
 
 @dataclass
@@ -67,6 +68,7 @@ class _Runner:
         self.chunk = chunk
         self.fitted: dict = {}
         self.values: dict = {}
+        self.calibrations: dict = {}
         self.timings: dict[str, float] = {}
 
     def _tick(self, key, t0):
@@ -108,6 +110,25 @@ class _Runner:
             self.values[vkey] = np.ascontiguousarray(vals, dtype=np.float32)
         vals = self.values[vkey]
         return vals if genes is not None else vals[:, spec.gene_idx]
+
+    def coverage(self, method: str, spec: Spec, seed: int, vals: np.ndarray, ss, level: float) -> pd.DataFrame:
+        """Per-gene coverage and relative width of ``method``'s intervals at the positions of score set ``ss``."""
+        from ..metrics import coverage, relative_width
+        from ._intervals import calibrate, trivial_width
+
+        fkey, fitted = self.fit(method, spec, seed)
+        gkey, maps, mask = spec.given
+        ckey = (fkey, gkey, spec.gene_idx.tobytes(), float(level))
+        if ckey not in self.calibrations:
+            t0 = time.perf_counter()
+            self.calibrations[ckey] = calibrate(fitted, maps, mask, self.data.lattice, level=level, genes=spec.gene_idx, seed=int(seed), chunk=self.chunk)
+            self._tick(f"calibrate:{method}", t0)
+        cal = self.calibrations[ckey]
+        _, P, Q, _ = spec.positions
+        lo, hi = cal.bounds(vals[ss.sel], P[ss.sel], Q[ss.sel])
+        p, q = np.nonzero(mask)
+        trivial = trivial_width(np.asarray(maps)[spec.gene_idx][:, p, q].T)
+        return pd.DataFrame({"gene": self.data.genes[spec.gene_idx], "method": method, "protocol": ss.name, "seed": seed, "coverage": coverage(lo, hi, ss.truth), "width": relative_width(lo, hi, trivial), "n_spots": int(ss.sel.sum())})[COVERAGE_COLUMNS]
 
 
 def _rows(genes, method: str, name: str, seed: int, r: np.ndarray, n_spots: int) -> pd.DataFrame:
@@ -168,6 +189,7 @@ def evaluate(
     keep_genes=None,
     dataset: str | None = None,
     truth=None,
+    interval: float = 0.9,
 ) -> dict:
     """Per-gene PCC of the registry's methods under the evaluation protocols.
 
@@ -219,6 +241,9 @@ def evaluate(
         The truth of finer data at the enhanced positions of ``adata``'s
         spots (an AnnData or the path of ``TRUTH.h5ad`` from ``stentrans bin
         --truth``), for protocol ``realtruth``.
+    interval
+        Level of the predictive intervals the coverage protocols
+        (``realtruth-coverage``, ``nested-coverage``) score.
 
     Returns
     -------
@@ -233,6 +258,15 @@ def evaluate(
         n_excluded, n_spots`` (:func:`stentrans.tl.summarize`); with a
         ``ceiling`` row also ``fraction_of_ceiling``
         (:func:`stentrans.tl.add_ceiling_fraction`).
+    ``coverage``
+        DataFrame ``gene, method, protocol, seed, coverage, width, n_spots``
+        of the coverage protocols (empty without them): per gene the share
+        of truth values inside the interval and the mean width over the
+        gene's 5-95 % range at the given measured spots.
+    ``coverage_summary``
+        Per method, protocol and seed (:func:`summarize_coverage`): the
+        share of all truth values inside (``coverage``), the 5th and 95th
+        percentiles of the per-gene coverage, the mean relative width.
     ``maps``
         ``{protocol: {method: (n_keep, u, v)}}`` for ``keep_genes``
         (measured-grid protocols, first seed; zeros off ``M``).
@@ -242,9 +276,12 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from ..grid import lattice_of
-    from ._summary import add_ceiling_fraction, summarize
+    from ._summary import add_ceiling_fraction, summarize, summarize_coverage
+
+    from ._intervals import check_level
 
     lattice_of(adata)  # one-line error for data not read with stentrans.read
+    check_level(interval)
     seeds = [int(s) for s in (range(int(seeds)) if np.isscalar(seeds) else seeds)]
     if not seeds:
         raise InputError(None, "seeds", "no seed given")
@@ -265,6 +302,7 @@ def evaluate(
         keep_idx = pos
     kept_maps: dict = {}
     frames = []
+    cov_frames = []
     t_start = time.perf_counter()
     total = len(protocols) * len(seeds) * len(methods)
     bar = tqdm(total=total, desc="evaluate", unit="run", disable=not progress)
@@ -278,9 +316,12 @@ def evaluate(
                 bar.set_postfix_str(f"{proto} seed {seed} {method}")
                 for spec in specs:
                     vals = runner.predict(method, spec, seed)
-                    for name, sel, truth_values, transform in spec.score_sets:
-                        pred = vals[sel] if transform is None else transform(vals[sel])
-                        frames.append(_rows(data.genes[spec.gene_idx], method, name, seed, pcc(pred, truth_values), int(sel.sum())))
+                    for ss in spec.score_sets:
+                        if ss.metric == "coverage":
+                            cov_frames.append(runner.coverage(method, spec, seed, vals, ss, interval))
+                            continue
+                        pred = vals[ss.sel] if ss.transform is None else ss.transform(vals[ss.sel])
+                        frames.append(_rows(data.genes[spec.gene_idx], method, ss.name, seed, pcc(pred, ss.truth), int(ss.sel.sum())))
                     if keep_idx is not None and si == 0 and spec.positions[0] == "M":
                         where = pd.Index(spec.gene_idx).get_indexer(keep_idx)
                         if (where >= 0).all():
@@ -289,11 +330,15 @@ def evaluate(
                             kept_maps.setdefault(proto, {})[method] = m
                 bar.update(1)
     bar.close()
+    coverage = pd.concat(cov_frames, ignore_index=True) if cov_frames else pd.DataFrame(columns=COVERAGE_COLUMNS)
+    if not frames:  # coverage protocols only
+        frames.append(pd.DataFrame(columns=PER_GENE_COLUMNS))
     per_gene = pd.concat(frames, ignore_index=True)[PER_GENE_COLUMNS]
     per_gene["seed"] = per_gene["seed"].astype(np.int64)
     per_gene["n_spots"] = per_gene["n_spots"].astype(np.int64)
     if dataset is not None:
         per_gene.insert(0, "dataset", str(dataset))
+        coverage.insert(0, "dataset", str(dataset))
     info = {
         "protocols": protocols,
         "methods": methods,
@@ -314,4 +359,7 @@ def evaluate(
     summary = summarize(per_gene, protocol_order=SCORE_ORDER)
     if (summary["method"] == CEILING).any():
         summary = add_ceiling_fraction(summary, reference=CEILING)
-    return {"per_gene": per_gene, "summary": summary, "maps": kept_maps, "info": info}
+    if len(coverage):
+        info["interval"] = float(interval)
+    return {"per_gene": per_gene, "summary": summary, "coverage": coverage, "coverage_summary": summarize_coverage(coverage), "maps": kept_maps, "info": info}
+

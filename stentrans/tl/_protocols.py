@@ -82,6 +82,18 @@ One :class:`Protocol` entry says
     scores use the predictions as the methods return them (``stentrans
     enhance`` would clip negative values at 0).
 
+``realtruth-coverage`` and ``nested-coverage`` (``Score.metric`` ``"coverage"``)
+    The predictive intervals of :func:`stentrans.tl.calibrate` (level
+    ``interval`` of :func:`~stentrans.tl.evaluate`, default 0.9), calibrated
+    from what the method is given and nothing else: at the new positions
+    against the finer truth's counts (fits shared with ``realtruth``), and at
+    the spots D removed against their measured counts (fits shared with
+    ``nested``; genes ``"detected"`` in both, so that genes zero almost
+    everywhere do not fill the table with trivial hits). Per gene: the share of truth values inside the interval
+    (``coverage``) and the mean width over the gene's 5-95 % range at the
+    given measured spots (``width``, :func:`stentrans.metrics.relative_width`);
+    in the ``coverage`` table, not the PCC ones.
+
 ``lost`` (:mod:`._lost_protocol`)
     Per seed, random interior spots (all lattice neighbours measured, none
     of them removed) become holes; every method is fitted on the rest and
@@ -142,6 +154,12 @@ class Score:
     #: method kind -> settings of its fit for this score, e.g. the robust
     #: method's own estimate at measured spots (``keep_measured=False``)
     fit_settings: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+    #: ``"pcc"`` (per-gene Pearson correlation, the ``per_gene`` table) or
+    #: ``"coverage"`` (predictive intervals calibrated from the data the
+    #: method is given, :func:`stentrans.tl.calibrate`: per-gene share of the
+    #: truth inside them and mean width over the trivial interval, the
+    #: ``coverage`` table)
+    metric: str = "pcc"
 
 
 #: denoising scores: the robust method returns its estimate at the measured spots instead of their counts
@@ -227,6 +245,23 @@ PROTOCOLS: dict[str, Protocol] = {
                 Score("realtruth-log", truth="counts", transform="lognorm", references=(CEILING,), label="real 2x truth (log)"),
                 Score("realtruth-denoise", truth="B", train="A", given="A", positions="measured", references=(RAW_HALF,), fit_settings=OWN_ESTIMATE, label="real truth, denoising (measured spots)"),
             ),
+        ),
+        Protocol(
+            "realtruth-coverage",
+            train="G",
+            given="G",
+            positions="new",
+            genes="detected",
+            needs="finer",
+            scores=(Score("realtruth-coverage", truth="counts", metric="coverage", label="real 2x truth: interval coverage", text="`realtruth-coverage`: the predictive interval (level 0.9) calibrated from the measured pseudo-spots alone; share of the truth's counts at new positions inside it, and its mean width over each gene's 5-95 % range at the measured spots"),),
+        ),
+        Protocol(
+            "nested-coverage",
+            train="DG",
+            given="DG",
+            positions="M",
+            genes="detected",
+            scores=(Score("nested-coverage", "removed", metric="coverage", label="nested: interval coverage (removed spots)", text="`nested-coverage`: intervals calibrated on D(G) alone; share of the removed spots' measured counts inside them, and their mean width over the trivial interval"),),
         ),
         Protocol(
             "lost",
@@ -502,6 +537,8 @@ class ScoreSet(NamedTuple):
     truth: np.ndarray
     #: ``f(predictions) -> predictions on the score's scale`` (None: as predicted)
     transform: Callable | None = None
+    #: :attr:`Score.metric`
+    metric: str = "pcc"
 
 
 class Reference(NamedTuple):
@@ -584,7 +621,7 @@ def resolve(name: str, seed: int, data: ProtocolData, heldout_fraction: float) -
         transform = None
         if s.transform is not None:
             transform = partial(TRANSFORMS[s.transform], reference=truth)
-        spec.score_sets.append(ScoreSet(s.name, sel, truth if transform is None else TRANSFORMS[s.transform](truth, truth), transform))
+        spec.score_sets.append(ScoreSet(s.name, sel, truth if transform is None else TRANSFORMS[s.transform](truth, truth), transform, s.metric))
         for ref in s.references:
             spec.references.append(Reference(s.name, ref, data.reference(ref, s, pos, seed, sel, gene_idx, truth), int(sel.sum())))
     return list(specs.values())

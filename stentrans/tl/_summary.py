@@ -10,7 +10,7 @@ import pandas as pd
 from .._utils import ordered
 from ..models import registry
 
-__all__ = ["summarize", "add_ceiling_fraction"]
+__all__ = ["summarize", "add_ceiling_fraction", "summarize_coverage"]
 
 
 def summarize(per_gene: pd.DataFrame, *, protocol_order=()) -> pd.DataFrame:
@@ -24,6 +24,8 @@ def summarize(per_gene: pd.DataFrame, *, protocol_order=()) -> pd.DataFrame:
     by method (:data:`stentrans.models.registry.TABLE_ORDER`).
     """
     keys = (["dataset"] if "dataset" in per_gene.columns else []) + ["method", "protocol"]
+    if per_gene.empty:  # e.g. coverage protocols only
+        return pd.DataFrame(columns=keys + ["mean", "sd", "n_genes", "n_excluded", "n_spots"])
     df = per_gene.copy()
     df["ok"] = np.isfinite(df["pcc"].to_numpy(dtype=float))
     g = df.groupby(keys + ["seed"], sort=False)
@@ -68,3 +70,20 @@ def add_ceiling_fraction(summary: pd.DataFrame, *, reference: str = "ceiling") -
     with np.errstate(invalid="ignore", divide="ignore"):
         out["fraction_of_ceiling"] = out["mean"].to_numpy(dtype=float) / den
     return out
+
+
+def summarize_coverage(coverage: pd.DataFrame) -> pd.DataFrame:
+    """Per method, protocol and seed: share of all truth values inside the intervals, spread of the per-gene coverage, mean relative width.
+
+    Every gene is scored at the same positions, so the share of all values
+    is the mean of the per-gene coverage. ``coverage_p5`` / ``coverage_p95``:
+    percentiles of the per-gene coverage; ``width``: mean over the genes of
+    the relative width (genes whose trivial width is 0 left out).
+    """
+    keys = [k for k in ("dataset", "method", "protocol", "seed") if k in coverage.columns]
+    cols = keys + ["coverage", "coverage_p5", "coverage_p95", "width", "n_genes", "n_spots"]
+    if coverage.empty:
+        return pd.DataFrame(columns=cols)
+    g = coverage.groupby(keys, sort=False)
+    out = g.agg(coverage=("coverage", "mean"), coverage_p5=("coverage", lambda x: float(np.nanquantile(x, 0.05))), coverage_p95=("coverage", lambda x: float(np.nanquantile(x, 0.95))), width=("width", "mean"), n_genes=("coverage", "size"), n_spots=("n_spots", "max")).reset_index()
+    return out[cols]
