@@ -95,6 +95,7 @@ RESULTS = {
     "grid_figure": "results/{sample}/grid/lattice_mapping.png",
     "enhanced": "results/{sample}/enhanced.h5ad",
     "enhanced_genes": "results/{sample}/figures/enhanced_genes.png",
+    "interval_map": "results/{sample}/figures/intervals.png",
     # evaluate writes these names into one folder
     "per_gene": "results/{sample}/evaluate/per_gene.tsv",
     "summary": "results/{sample}/evaluate/summary.tsv",
@@ -138,6 +139,8 @@ def result(kind, sample):
 def sample_kinds(sample):
     """The kinds of result `rule all` asks for of a sample."""
     kinds = ["grid", "grid_figure", "enhanced", "enhanced_genes"]
+    if config["enhance"].get("interval", 0):
+        kinds += ["interval_map"]
     kinds += ["per_gene", "summary", "boxplot", "gene_panels"]
     if sample in config["ablation"]["samples"]:
         kinds += ["ablation", "table1"]

@@ -26,6 +26,32 @@ rule plot_enhanced:
         "../scripts/plot_enhanced.py"
 
 
+rule plot_intervals:
+    input:
+        enhanced=RESULTS["enhanced"],
+    output:
+        report(
+            RESULTS["interval_map"],
+            caption="../report/interval_map.rst",
+            category="Enhancement",
+            subcategory="{sample}",
+        ),
+    log:
+        "logs/plot_intervals/{sample}.log",
+    benchmark:
+        "results/benchmarks/plot_intervals/{sample}.tsv"
+    params:
+        genes=lambda wildcards: config["evaluate"]["genes"].get(wildcards.sample, []),
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/plot_intervals.py"
+
+
 rule summarize:
     input:
         [result("summary", s) for s in SAMPLES],

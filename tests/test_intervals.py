@@ -113,3 +113,43 @@ def test_dispersion_and_trivial_width():
     assert w.tolist() == [90.0]
     with pytest.raises(st.InputError, match="between 0 and 1"):
         calibrate(None, np.zeros((1, 2, 2)), np.ones((2, 2), bool), "square", level=1.5)
+
+
+def test_nested_coverage_protocol_scores_the_removed_spots():
+    """Protocol nested-coverage: calibrated on D(G) alone, the removed spots' counts fall inside at about the level; robust narrower than the trivial interval."""
+    a, _, _ = _sim("hex", 1, n_genes=60)
+    res = st.tl.evaluate(a, protocol="nested-coverage", methods=["robust", "linear"], seeds=[0], progress=False, dataset="sim")
+    assert res["per_gene"].empty and set(res["coverage"]["protocol"]) == {"nested-coverage"}
+    cs = res["coverage_summary"].set_index("method")
+    n_removed = int(res["info"]["n_removed"])
+    assert (cs["n_spots"] == n_removed).all() and (cs["n_genes"] == a.n_vars).all()
+    for m in ("robust", "linear"):
+        assert 0.86 <= cs.loc[m, "coverage"] <= 0.94, cs
+        assert cs.loc[m, "coverage_p5"] <= cs.loc[m, "coverage"] <= cs.loc[m, "coverage_p95"]
+    # the smooth model's intervals are narrower than linear's (its held-out residuals are smaller);
+    # on this low-count simulation counting noise alone spans about the trivial range
+    assert cs.loc["robust", "width"] < 0.8 * cs.loc["linear", "width"]
+    # the share of all values is the mean of the per-gene shares (same positions for every gene)
+    cov = res["coverage"]
+    assert cov.loc[cov["method"] == "robust", "coverage"].mean() == pytest.approx(cs.loc["robust", "coverage"])
+    assert (cov["dataset"] == "sim").all()
+
+
+def test_interval_map_draws_every_position_and_outlines_the_low_confidence_ones(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    a, _, _ = _sim("hex", 2, n_genes=30)
+    e = st.tl.enhance(a, progress=False)
+    low = e.obs["low_confidence"].to_numpy()
+    fig = st.pl.interval_map(e, e.var_names[0], save=tmp_path / "imap")
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][:3]
+    # every position one tile in each panel; the right panel adds one outline per low-confidence position
+    assert [len(ax.collections[0].get_array()) for ax in axes] == [e.n_obs] * 3
+    j = 0
+    rel = (np.asarray(e.layers["upper"][:, j]) - np.asarray(e.layers["lower"][:, j])).ravel() / float(e.var["trivial_width"].iloc[j])
+    assert np.allclose(np.asarray(axes[1].collections[0].get_array()), rel)
+    assert low.any() and len(axes[2].collections[1].get_paths()) == int(low.sum())
+    assert (tmp_path / "imap.png").stat().st_size > 0
+    with pytest.raises(st.InputError, match="lower"):
+        st.pl.interval_map(st.tl.enhance(a, interval=0, progress=False))

@@ -704,6 +704,12 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
         for f in ("summary.tsv", "summary.md", "boxplot.png", "gene_panels.png"):
             assert (wf / "results" / s / "evaluate" / f).stat().st_size > 0, f
         assert (wf / "results" / s / "figures" / "enhanced_genes.png").stat().st_size > 0
+        # one footing at every position, the counts kept, intervals around every value, their map drawn
+        X, lo, hi = (np.asarray(m.todense() if hasattr(m, "todense") else m) for m in (enh.X, enh.layers["lower"], enh.layers["upper"]))
+        assert enh.uns["stentrans"]["measured"] == "estimate" and enh.uns["stentrans"]["interval"]["level"] == 0.9
+        assert (lo <= X + 1e-4).all() and (X <= hi + 1e-4).all() and (lo >= 0).all()
+        assert enh.layers["counts"][enh.obs["is_imputed"].to_numpy()].nnz == 0
+        assert (wf / "results" / s / "figures" / "intervals.png").stat().st_size > 0
         # the grid rule's lattice mapping: the positions enhancement filled
         mapping = json.loads((wf / "results" / s / "grid" / "mapping.json").read_text())
         assert mapping["lattice"] == lattice and mapping["n_enhanced"] == enh.n_obs and mapping["n_new"] == int(enh.obs["is_imputed"].sum())

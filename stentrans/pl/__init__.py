@@ -10,6 +10,7 @@ _WHERE = {
     "gene_panels": ("stentrans.pl._panels", "gene_panels"),
     "enhanced_genes": ("stentrans.pl._panels", "enhanced_genes"),
     "spot_tiles": ("stentrans.pl._panels", "spot_tiles"),
+    "interval_map": ("stentrans.pl._intervals", "interval_map"),
     "top_variance_genes": ("stentrans.pl._panels", "top_variance_genes"),
     "lattice_mapping": ("stentrans.pl._grid", "lattice_mapping"),
     "lost_slide": ("stentrans.pl._lost", "lost_slide"),

@@ -49,6 +49,7 @@ SAMPLE_FILES = {
     "boxplot": "PNG: per-gene PCC boxplots",
     "gene_panels": "PNG: gene panels",
     "enhanced_genes": "PNG: measured vs enhanced maps",
+    "interval_map": "PNG: a gene's enhanced map beside its interval width, low-confidence positions marked",
     "grid_figure": "PNG: the lattice mapping figure",
     "ranked_genes": "PNG: Fig. 4b",
     "family_summary": "PNG: Fig. 4c",
@@ -60,6 +61,7 @@ FIGURE_CAPTIONS = {
     "boxplot": "per-gene PCC per method and protocol (Fig. 3 style)",
     "gene_panels": "measured, down-sampled input and every method's prediction (Fig. 2 style)",
     "enhanced_genes": "measured and enhanced maps of the top-variance genes",
+    "interval_map": "where enhancement is unsure: a gene's enhanced map, its 90 % interval width over the gene's trivial range, and each position's uncertainty scale with the low-confidence positions outlined",
 }
 PATTERN_FIGURES = ("ranked_genes", "family_summary", "new_terms_plot")
 
@@ -185,7 +187,7 @@ def collect(files, benchmarks=None) -> dict:
     benchmarks
         The run's job table (``s``, ``max_rss``, ``rule`` per job), or None.
     """
-    out: dict = {"summary": [], "per_gene": [], "ablation": [], "grid": {}, "patterns": {}, "figures": {}}
+    out: dict = {"summary": [], "per_gene": [], "ablation": [], "coverage": [], "grid": {}, "patterns": {}, "figures": {}}
     for s, f in files.items():
         f = dict(f)
         unknown = set(f) - set(SAMPLE_FILES)
@@ -206,7 +208,11 @@ def collect(files, benchmarks=None) -> dict:
             }
         figures = {k: _file(f, k) for k in FIGURE_CAPTIONS}
         out["figures"][s] = {k: p for k, p in figures.items() if p}
-    for k in ("summary", "per_gene", "ablation"):
+        summary = _file(f, "summary")
+        cov = summary.parent / "coverage_summary.tsv" if summary else None  # written beside it by the coverage protocols
+        if cov is not None and cov.is_file():
+            out["coverage"].append(pd.read_csv(cov, sep="\t").assign(dataset=s))
+    for k in ("summary", "per_gene", "ablation", "coverage"):
         out[k] = pd.concat(out[k], ignore_index=True) if out[k] else None
     out["benchmarks"] = pd.read_csv(benchmarks, sep="\t") if benchmarks and Path(benchmarks).is_file() else None
     return out
@@ -360,6 +366,21 @@ def _realtruth_section(summary) -> list[str]:
     return out
 
 
+def _coverage_section(cov: pd.DataFrame) -> list[str]:
+    """The coverage protocols' table: share of the truth inside the predictive intervals and their width."""
+    cols = [c for c in ("dataset", "method", "protocol", "seed", "coverage", "coverage_p5", "coverage_p95", "width", "n_genes", "n_spots") if c in cov.columns]
+    return [
+        "## Predictive intervals\n",
+        "Every enhanced value comes with an interval for the count a measurement there would give (`layers[\"lower\"]`/`[\"upper\"]`), "
+        "calibrated from the data each method is given and nothing else (docs/method.md section 3.2). `coverage`: the share of the truth "
+        "inside the interval (`realtruth-coverage`: the finer truth at the new positions; `nested-coverage`: the measured counts of the spots "
+        "D removed); `coverage_p5`-`coverage_p95`: the spread of the per-gene coverage; `width`: the mean width over each gene's 5-95 % "
+        "range at the measured spots (the interval that knows no position).\n",
+        to_markdown(cov[cols]),
+        "",
+    ]
+
+
 def realtruth_benchmark_section(path, page_dir=None) -> list[str]:
     """The benchmark's real-truth page (``benchmarks/realtruth.py``'s Markdown): its provenance line,
     where the default loses, and its raw-count table (every set at two spot sizes and both lattices).
@@ -484,6 +505,8 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
         out += _realtruth_section(summary)
     if realtruth_doc:
         out += realtruth_benchmark_section(realtruth_doc, page_dir)
+    if data.get("coverage") is not None:
+        out += _coverage_section(data["coverage"])
     if data["grid"]:
         out.append("## Lattice mapping\n")
         out.append("Each sample's spots on its dense grid: the down-sampling D keeps the model's input, the enhancement fills the positions H(M).\n")
