@@ -171,6 +171,11 @@ def test_enhanced_hex_slide_written_as_spatialdata(visium, tmp_path):
     assert get_table_keys(table) == (SHAPES_KEY, REGION_KEY, INSTANCE_KEY)
     assert table.n_obs == enh.n_obs and list(table.var_names) == list(enh.var_names)
     np.testing.assert_array_equal(np.asarray(table.X), np.asarray(enh.X))
+    # the counts and the predictive intervals travel with X
+    assert set(table.layers) == {"counts", "lower", "upper"}
+    for name in ("lower", "upper"):
+        np.testing.assert_array_equal(np.asarray(table.layers[name]), np.asarray(enh.layers[name]))
+    assert (table.layers["counts"] != enh.layers["counts"]).nnz == 0 and table.uns["stentrans"]["interval"]["level"] == 0.9
     assert table.obs["is_imputed"].sum() == enh.obs["is_imputed"].sum() > 0
     assert table.uns["stentrans"]["lattice"] == "hex"
     circles = o.shapes[SHAPES_KEY]
