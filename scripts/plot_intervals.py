@@ -10,7 +10,7 @@ def main(snakemake, log):
 
     enhanced = ad.read_h5ad(snakemake.input.enhanced)
     genes = [g for g in snakemake.params.genes if g in enhanced.var_names]
-    stentrans.pl.interval_map(enhanced, genes[0] if genes else None, dataset=snakemake.wildcards.sample, save=snakemake.output[0])
+    stentrans.pl.interval_map(enhanced, gene=genes[0] if genes else None, dataset=snakemake.wildcards.sample, save=snakemake.output[0])
     log.info("-> %s", snakemake.output[0])
 
 

@@ -142,7 +142,7 @@ def test_interval_map_draws_every_position_and_outlines_the_low_confidence_ones(
     a, _, _ = _sim("hex", 2, n_genes=30)
     e = st.tl.enhance(a, progress=False)
     low = e.obs["low_confidence"].to_numpy()
-    fig = st.pl.interval_map(e, e.var_names[0], save=tmp_path / "imap")
+    fig = st.pl.interval_map(e, gene=e.var_names[0], save=tmp_path / "imap")
     axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][:3]
     # every position one tile in each panel; the right panel adds one outline per low-confidence position
     assert [len(ax.collections[0].get_array()) for ax in axes] == [e.n_obs] * 3

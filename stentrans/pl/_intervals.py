@@ -10,7 +10,7 @@ from ._style import RC, finish, new_figure
 __all__ = ["interval_map"]
 
 
-def interval_map(enhanced, gene: str | None = None, *, dataset: str | None = None, panel_size: float = 3.0, fig=None, save=None):
+def interval_map(enhanced, *, gene: str | None = None, dataset: str | None = None, panel_size: float = 3.0, fig=None, save=None):
     """A gene's enhanced values, its predictive-interval width and the positions flagged low-confidence.
 
     Parameters

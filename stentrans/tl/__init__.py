@@ -30,7 +30,6 @@ _WHERE = {
     "summarize_coverage": "stentrans.tl._summary",
     # predictive intervals
     "calibrate": "stentrans.tl._intervals",
-    "Calibration": "stentrans.tl._intervals",
     # spatial patterns (paper Fig. 4)
     "patterns": "stentrans.tl._patterns",
     "control_enhancements": "stentrans.tl._patterns",

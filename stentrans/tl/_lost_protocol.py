@@ -92,7 +92,7 @@ def draw_holes(mask: np.ndarray, lattice: str, seed: int, fraction: float = _LP.
 def simulated_lost(data):
     """``(p, q, mean, counts)`` of the simulator's lost spots that :func:`stentrans.lost.detect` finds; None without a truth."""
     from ..lost import detect
-    from ._protocols import _truth_columns
+    from ._simtruth import truth_columns
 
     truth = data.adata.uns.get("truth")
     if not isinstance(truth, dict) or "is_lost" not in truth or "mean" not in truth:
@@ -109,7 +109,7 @@ def simulated_lost(data):
     log.info("lost: %d of the simulator's %d lost spots are interior (detected) and scored against its truth", rows.size, int(is_lost.sum()))
     if rows.size == 0:
         return None
-    cols = _truth_columns(data.adata, truth, data.genes)
+    cols = truth_columns(data.adata, truth, data.genes)
     mean = np.asarray(truth["mean"])[rows][:, cols].astype(np.float64)
     counts = np.asarray(truth["counts"])[rows][:, cols].astype(np.float64) if "counts" in truth else None
     return p[on], q[on], mean, counts

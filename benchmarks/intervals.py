@@ -18,8 +18,11 @@ Per case: the share of all truth values inside the 90 % interval
 (``coverage``), the 5th and 95th percentiles of the per-gene coverage, the
 mean width over each gene's 5-95 % range at the measured spots (``width``),
 the time calibration took. On STARmap, 30-76 % of the new truth positions are
-empty disks (pseudo-spots exist only where a cell centroid falls): column
-``empty_new`` gives that share.
+empty disks (pseudo-spots exist only where a cell centroid falls, so every
+measured pseudo-spot holds a cell and the calibration never sees an empty
+disk): column ``empty_new`` gives that share, and where it is at least 10 %
+``coverage_occupied`` the coverage at the new positions whose disk holds any
+count.
 
 ``--overhead``: the cost of the intervals, on the Visium mouse slide and a
 Visium-HD-sized simulated square grid (``benchmarks/run.py``'s ``sim_hd``,
@@ -30,11 +33,11 @@ wall and CPU seconds, peak RSS, the calibration's share of the time.
 
 Usage (from the repository root)::
 
-    nice python benchmarks/coverage.py                              # both tables (~40 min on 2 cores)
-    nice python benchmarks/coverage.py --sets merscope --lattices hex --targets 300 --slides ''   # a quick look
-    nice python benchmarks/coverage.py --overhead                   # time and memory of the intervals
+    nice python benchmarks/intervals.py                              # both tables (~40 min on 2 cores)
+    nice python benchmarks/intervals.py --sets merscope --lattices hex --targets 300 --slides ''   # a quick look
+    nice python benchmarks/intervals.py --overhead                   # time and memory of the intervals
 
-Writes ``benchmarks/out/coverage.json`` and, with ``--markdown``, the
+Writes ``benchmarks/out/intervals.json`` and, with ``--markdown``, the
 Markdown tables (docs/realtruth.md includes them).
 """
 
@@ -63,7 +66,7 @@ from stentrans.report.tables import to_markdown  # noqa: E402
 
 from realtruth import FINER, SETS, find_spacing  # noqa: E402
 
-log = logging.getLogger("coverage")
+log = logging.getLogger("intervals")
 
 SHARED = Path(os.environ.get("STENTRANS_SHARED", REPO.parent / "shared")) / "data"
 SLIDES = {
@@ -73,6 +76,8 @@ SLIDES = {
     "dlpfc_151510": SHARED / "visium_dlpfc_151510_500genes.h5ad",
 }
 METHODS = ["robust", "linear"]
+#: share of empty new truth positions from which the coverage is also given at the occupied ones only
+OCCUPIED_FROM = 0.1
 COLUMNS = ["coverage", "coverage_p5", "coverage_p95", "width"]
 
 
@@ -92,6 +97,14 @@ def realtruth_case(points, name, lattice, spacing, methods, level) -> list[dict]
     res = tl.evaluate(a, protocol="realtruth-coverage", methods=methods, seeds=[0], truth=truth, progress=False, interval=level)
     keys = {"set": name, "lattice": lattice, "spacing": float(spacing), "spots": int(a.n_obs), "genes_fitted": int(a.n_vars), "empty_new": round(empty, 3)}
     rows = [_row(res, m, **keys) for m in methods]
+    if empty >= OCCUPIED_FROM:
+        # the same, scored only at the new positions whose disk holds any count (the measured pseudo-spots all do)
+        is_new = truth.obs["is_imputed"].to_numpy()
+        occupied = ~is_new | (np.asarray(truth.X.sum(axis=1)).ravel() > 0)
+        res_o = tl.evaluate(a, protocol="realtruth-coverage", methods=methods, seeds=[0], truth=truth[occupied].copy(), progress=False, interval=level)
+        cs = res_o["coverage_summary"].set_index("method")
+        for r in rows:
+            r["coverage_occupied"] = round(float(cs.loc[r["method"], "coverage"]), 4)
     log.info("%s %s %g: %s (%.0f s)", name, lattice, spacing, ", ".join(f"{r['method']} {r['coverage']:.3f}/{r['width']:.2f}" for r in rows), time.perf_counter() - t0)
     return rows
 
@@ -102,6 +115,21 @@ def nested_slide(name, path, methods, level) -> list[dict]:
     res = tl.evaluate(a, protocol="nested-coverage", methods=methods, seeds=[0], progress=False, interval=level)
     rows = [_row(res, m, slide=name, spots=int(a.n_obs), genes_fitted=int(a.n_vars)) for m in methods]
     log.info("%s: %s (%.0f s)", name, ", ".join(f"{r['method']} {r['coverage']:.3f}/{r['width']:.2f}" for r in rows), time.perf_counter() - t0)
+    return rows
+
+
+def _cached(key: str, settings: dict, fn, cache: str):
+    """``fn()`` (a list of rows), kept in ``cache/key.json`` with its settings so that a rerun resumes."""
+    path = Path(cache) / f"{key}.json" if cache else None
+    if path is not None and path.exists():
+        saved = json.loads(path.read_text())
+        if saved["settings"] == settings:
+            log.info("%s: from %s", key, path)
+            return saved["rows"]
+    rows = fn()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"settings": settings, "rows": rows}))
     return rows
 
 
@@ -166,8 +194,9 @@ def main(argv=None) -> int:
     p.add_argument("--slides", default=",".join(SLIDES), help="real slides under nested-coverage ('' for none)")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--level", type=float, default=0.9)
-    p.add_argument("--json", default=str(HERE / "out" / "coverage.json"))
+    p.add_argument("--json", default=str(HERE / "out" / "intervals.json"))
     p.add_argument("--markdown", default="", help="also write the Markdown tables here")
+    p.add_argument("--cache", default=str(HERE / "out" / "intervals_cases"), help="folder keeping each case's rows, so that a rerun resumes ('' for none)")
     p.add_argument("--overhead", action="store_true", help="only the time and memory of the intervals (module documentation)")
     p.add_argument("--overhead-cases", default="visium_mouse,sim_hd")
     p.add_argument("--quick", action="store_true", help="--overhead: the small versions of the simulated cases")
@@ -184,17 +213,18 @@ def main(argv=None) -> int:
         rows = overhead([c for c in args.overhead_cases.split(",") if c], args.quick)
         df = pd.DataFrame(rows)
         print(df.to_string(index=False))
-        out = Path(args.json).with_name("coverage_overhead.json")
+        out = Path(args.json).with_name("intervals_overhead.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"rows": rows, "quick": args.quick, "cpus": os.cpu_count(), "load": os.getloadavg()[0]}, indent=1))
         if args.markdown:
-            Path(args.markdown).write_text("Time and memory of the intervals (`python benchmarks/coverage.py --overhead`):\n\n" + to_markdown(df) + "\n")
+            Path(args.markdown).write_text("Time and memory of the intervals (`python benchmarks/intervals.py --overhead`):\n\n" + to_markdown(df) + "\n")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("stentrans").setLevel(logging.WARNING)
     methods = [m for m in args.methods.split(",") if m]
-    command = "python benchmarks/coverage.py" + ("" if not (argv or sys.argv[1:]) else " " + " ".join(argv if argv is not None else sys.argv[1:]))
+    command = "python benchmarks/intervals.py" + ("" if not (argv or sys.argv[1:]) else " " + " ".join(argv if argv is not None else sys.argv[1:]))
     t_all = time.perf_counter()
+    settings = {"methods": methods, "level": args.level, "version": stentrans.__version__}
     rt_rows = []
     for name in [s for s in args.sets.split(",") if s]:
         fname, _, fixed = SETS[name]
@@ -205,13 +235,13 @@ def main(argv=None) -> int:
         for lattice in [x for x in args.lattices.split(",") if x]:
             spacings = list(fixed[lattice]) if fixed else [find_spacing(points, lattice, int(t))[0] for t in args.targets.split(",")]
             for spacing in spacings:
-                rt_rows += realtruth_case(points, name, lattice, spacing, methods, args.level)
+                rt_rows += _cached(f"{name}_{lattice}_{spacing:g}", settings, lambda: realtruth_case(points, name, lattice, spacing, methods, args.level), args.cache)
     nested_rows = []
     for name in [s for s in args.slides.split(",") if s]:
         if not SLIDES[name].exists():
             log.warning("skipped %s: %s missing", name, SLIDES[name])
             continue
-        nested_rows += nested_slide(name, SLIDES[name], methods, args.level)
+        nested_rows += _cached(f"nested_{name}", settings, lambda: nested_slide(name, SLIDES[name], methods, args.level), args.cache)
     rt, nested = pd.DataFrame(rt_rows), pd.DataFrame(nested_rows)
     pd.set_option("display.width", 220)
     for df in (rt, nested):
