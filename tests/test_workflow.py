@@ -398,6 +398,25 @@ def report_description(html_path: Path) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", json.loads(m.group(1))))
 
 
+def report_results(html_path: Path) -> dict:
+    """The result entries of a `snakemake --report` HTML file: path -> {mime_type, data_uri, caption, ...}."""
+    html = html_path.read_text(errors="replace")
+    m = re.search(r"var results = (\{.*?\});\n", html, flags=re.S)
+    assert m, "no results in the report"
+    return json.loads(m.group(1))
+
+
+def report_page_is_shown_as_html(html_path: Path, page_html: Path) -> None:
+    """The results page is a report item the report shows in place: text/html, the very file the rule wrote."""
+    import base64
+
+    results = report_results(html_path)
+    (entry,) = [v for k, v in results.items() if k.endswith("page/results.html")]
+    assert entry["mime_type"] == "text/html", entry["mime_type"]
+    assert base64.b64decode(entry["data_uri"].split(",", 1)[1]) == page_html.read_bytes()
+    assert not [k for k in results if k.endswith(".md")]  # the report opens nothing for Markdown
+
+
 def test_run_records_its_command_and_the_report_describes_what_ran(tmp_path):
     """run_info and the results page get the command that was run; the HTML report describes the method that ran."""
     import yaml
@@ -778,6 +797,7 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
     assert rep.returncode == 0, show(rep)
     html = (wf / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "median_pcc" in html
+    report_page_is_shown_as_html(wf / "report.html", wf / "results" / "page" / "results.html")
     text = report_description(wf / "report.html")
     assert "with the method stentrans" in text and "pretrained by rule pretrain" in text and "(100 epochs" in text, text
 
