@@ -277,10 +277,10 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame, infos: list[dict], args
         to_markdown(wide(table, "realtruth-log", methods)),
         "## Denoising: fitted on binomial half A, scored against half B at the measured positions",
         "",
-        "Interpolators (and any method that keeps the measured values) score exactly raw half A here; the robust variant returns "
+        "Interpolators (and any method that keeps the measured values) score exactly raw half A here; the default method, `robust`, returns "
         "its own estimate at the measured spots for this score (`keep_measured=False`). The robust rows are recomputed with `--refresh robust` "
-        "whenever the variant's defaults change (last: the default working scale became norm+counts, the fits on normalised and on raw counts "
-        "averaged per gene); the other methods' rows are the first run's. Where the robust estimate scores below raw half A, the variant "
+        "whenever the method's defaults change (last: the default working scale became norm+counts, the fits on normalised and on raw counts "
+        "averaged per gene); the other methods' rows are the first run's. Where the robust estimate scores below raw half A, the method "
         "smooths away signal that the counts alone carry: on STARmap and Stereo-seq (hundreds of counts per spot) at every size, and on "
         "Slide-seq at the finer spacing.",
         "",

@@ -334,6 +334,7 @@ def all_outputs():
     """Everything `rule all` asks for."""
     return sample_outputs() + [
         f"{PAGE_DIR}/results.md",
+        f"{PAGE_DIR}/results.html",
         SUMMARY["median_pcc"],
         SUMMARY["median_pcc_png"],
         SUMMARY["benchmarks"],

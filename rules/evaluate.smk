@@ -1,4 +1,4 @@
-# stEnTrans, the robust variant and the baselines (DIST, linear, cubic, NN, NEDI) are
+# stEnTrans, the default method (robust) and the baselines (DIST, linear, cubic, NN, NEDI) are
 # scored together by stentrans.tl.evaluate, so every method sees the same genes,
 # spots and input.
 

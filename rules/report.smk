@@ -72,8 +72,9 @@ rule results_page:
     input:
         unpack(results_page_inputs),
     output:
-        md=report(
-            f"{PAGE_DIR}/results.md",
+        md=f"{PAGE_DIR}/results.md",
+        html=report(
+            f"{PAGE_DIR}/results.html",
             caption="../report/results_page.rst",
             category="Summary",
         ),

@@ -33,7 +33,10 @@ def main(snakemake, log):
         stand_ins=cfg.get("stand_ins"),
     )
     results.write(out_md, text)
-    log.info("-> %s (%d figures)", out_md, len(list(fig_dir.iterdir())))
+    # the HTML report shows an HTML item in place (a .md one opens nothing): the same page, figures embedded
+    out_html = Path(snakemake.output.html)
+    results.write(out_html, results.to_html(text, page_dir=out_md.parent, title=cfg["title"]))
+    log.info("-> %s and %s (%d figures)", out_md, out_html, len(list(fig_dir.iterdir())))
 
 
 run(snakemake, main)  # noqa: F821

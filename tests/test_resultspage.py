@@ -137,6 +137,32 @@ def test_render_reads_only_the_files_it_is_given(tmp_path):
     assert "3.0 min of job wall time" in resultspage.render(files, benchmarks=bench)
 
 
+def test_html_page_is_self_contained(tmp_path):
+    """results.html (what the HTML report shows for the page): tables as tables, every figure embedded."""
+    import base64
+    import re
+
+    odd = tmp_path / "in"
+    odd.mkdir()
+    _summary_rows().to_csv(odd / "s.tsv", sep="\t", index=False)
+    files = {"d": {"summary": odd / "s.tsv", "boxplot": _png(odd / "box.png"), "enhanced_genes": _png(odd / "e.png", "blue")}}
+    page_dir = tmp_path / "page"
+    text = resultspage.render(files, title="Run <1>", fig_dir=page_dir / "results_files", page_dir=page_dir)
+    html = resultspage.to_html(text, page_dir=page_dir, title="Run <1>")
+    out = resultspage.write(page_dir / "results.html", html)
+    assert out.read_text() == html and sorted(p.name for p in page_dir.iterdir()) == ["results.html", "results_files"]
+    assert "<title>Run &lt;1&gt;</title>" in html and "<h1>Run &lt;1&gt;</h1>" in html
+    # every Markdown table row is an HTML row (no pipe tables left as text)
+    n_rows = sum(1 for line in text.splitlines() if line.startswith("|") and not set(line) <= set("|-: "))
+    assert n_rows > 0 and html.count("<tr>") == n_rows and "| data set |" not in html
+    # the figures: data URIs holding the very PNGs beside the page, no link to a file
+    srcs = re.findall(r'<img src="([^"]+)"', html)
+    figs = sorted((page_dir / "results_files").glob("*.png"))
+    assert len(srcs) == len(figs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert sorted(base64.b64decode(s.split(",", 1)[1]) for s in srcs) == sorted(f.read_bytes() for f in figs)
+    assert "results_files/" not in html
+
+
 def test_stand_ins_are_said_on_the_page(tmp_path):
     """A stand-in for one of the paper's data sets (config results_page.stand_ins) is named as one wherever it appears."""
     rows = pd.concat([_summary_rows().assign(protocol=p) for p in ("paper", "nested")], ignore_index=True)

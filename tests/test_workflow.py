@@ -398,6 +398,25 @@ def report_description(html_path: Path) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", json.loads(m.group(1))))
 
 
+def report_results(html_path: Path) -> dict:
+    """The result entries of a `snakemake --report` HTML file: path -> {mime_type, data_uri, caption, ...}."""
+    html = html_path.read_text(errors="replace")
+    m = re.search(r"var results = (\{.*?\});\n", html, flags=re.S)
+    assert m, "no results in the report"
+    return json.loads(m.group(1))
+
+
+def report_page_is_shown_as_html(html_path: Path, page_html: Path) -> None:
+    """The results page is a report item the report shows in place: text/html, the very file the rule wrote."""
+    import base64
+
+    results = report_results(html_path)
+    (entry,) = [v for k, v in results.items() if k.endswith("page/results.html")]
+    assert entry["mime_type"] == "text/html", entry["mime_type"]
+    assert base64.b64decode(entry["data_uri"].split(",", 1)[1]) == page_html.read_bytes()
+    assert not [k for k in results if k.endswith(".md")]  # the report opens nothing for Markdown
+
+
 def test_run_records_its_command_and_the_report_describes_what_ran(tmp_path):
     """run_info and the results page get the command that was run; the HTML report describes the method that ran."""
     import yaml
@@ -429,13 +448,49 @@ def test_run_records_its_command_and_the_report_describes_what_ran(tmp_path):
     assert "pretrained" not in text and f"({demo['train']['epochs']} epochs" not in text, text
     assert f"trained inside each evaluation on the down-sampled data ({demo['evaluate']['epochs']} epochs" in text, text
     assert ("rule patterns" in text) == (not cfg) and "rule ablation" not in text, text  # demo: patterns on sim_square (unless switched off above), no ablation
+    # what the default does: two working scales, not one library-size normalisation
+    assert "fitted twice, on library-size-normalised and on raw counts" in text and "averaged per gene" in text, text
+    assert "library-size normalisation" not in text, text
+    if not cfg:  # the demo's 40 simulated genes are fewer than patterns.top (150): all of them are grouped
+        n_sim, top = demo["simulate"]["n_genes"], demo["patterns"]["top"]
+        assert n_sim < top and f"groups all of them (the simulated samples have {n_sim} genes, patterns.top is {top}) into pattern families" in text, text
+        assert f"top {top}" not in text, text
     # the paper's network: the pretrain rule, with the train settings
-    paper = write_yaml(tmp_path / "paper_method.yaml", {"enhance": {"method": "stentrans"}, "train": {"epochs": 7}, "ablation": {"samples": ["sim_hex"]}})
+    paper = write_yaml(tmp_path / "paper_method.yaml", {"enhance": {"method": "stentrans"}, "train": {"epochs": 7}, "ablation": {"samples": ["sim_hex"]}, "patterns": {"top": 20}})
     rep = smk(["--report", "paper.html", "--configfile", *cfg[1:], paper, "--", target], cwd=wf, timeout=180, env=env)
     assert rep.returncode == 0, show(rep)
     text = report_description(wf / "paper.html")
     assert "with the method stentrans" in text and "pretrained by rule pretrain" in text and "(7 epochs" in text, text
     assert "no pretrain job" not in text and "rule ablation" in text, text
+    assert "fitted twice" not in text, text
+    if not cfg:
+        assert f"groups the top 20 genes of the {demo['simulate']['n_genes']} simulated ones into pattern families" in text, text
+
+
+def _caption(name: str, config: dict, sample: str = "s") -> str:
+    """A report caption rendered as Snakemake renders it (Jinja2, trim_blocks and lstrip_blocks), as plain text."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    env = Environment(trim_blocks=True, lstrip_blocks=True)
+    job = SimpleNamespace(config=config, wildcards=SimpleNamespace(sample=sample))
+    return re.sub(r"\s+", " ", env.from_string((REPO / "report" / name).read_text()).render(snakemake=job)).strip()
+
+
+def test_fig4c_caption_names_the_genes_grouped():
+    """Fig. 4c's caption: the demo groups all its 40 simulated genes (patterns.top 150 is more); a smaller top is said as such."""
+    import yaml
+
+    demo = yaml.safe_load((REPO / "config.yaml").read_text())
+    n_sim, top = demo["simulate"]["n_genes"], demo["patterns"]["top"]
+    assert demo["patterns"]["gmt"] == "planted" and n_sim < top
+    text = _caption("fig4c.rst", demo)
+    assert f"pattern families of all {n_sim} simulated genes, ranked by Sepal, in the measured" in text and f"top {top}" not in text, text
+    fewer = {**demo, "patterns": {**demo["patterns"], "top": 20}}
+    assert "pattern families of the top 20 Sepal-ranked genes in the measured" in _caption("fig4c.rst", fewer)
+    gmt = {**demo, "patterns": {**demo["patterns"], "gmt": "GO_BP.gmt"}}  # real samples: the configured top
+    assert f"the top {top} Sepal-ranked genes" in _caption("fig4c.rst", gmt)
 
 
 # ---------------------------------------------------------------- binning
@@ -748,6 +803,7 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
     assert rep.returncode == 0, show(rep)
     html = (wf / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "median_pcc" in html
+    report_page_is_shown_as_html(wf / "report.html", wf / "results" / "page" / "results.html")
     text = report_description(wf / "report.html")
     assert "with the method stentrans" in text and "pretrained by rule pretrain" in text and "(100 epochs" in text, text
 

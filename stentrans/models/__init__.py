@@ -1,4 +1,4 @@
-"""Methods: the paper's network, the robust variant and the baselines, behind one
+"""Methods: the paper's network, the default method (``robust``) and the baselines, behind one
 interface (:mod:`~stentrans.models.base`) and one registry
 (:mod:`~stentrans.models.registry`). Importing this package loads no PyTorch."""
 

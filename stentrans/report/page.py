@@ -550,9 +550,46 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
 
 
 def write(path, markdown: str) -> Path:
-    """Write the page atomically; returns ``path``."""
+    """Write the page (its Markdown, or the HTML of :func:`to_html`) atomically; returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".md") as tmp:
+    with atomic_path(path, suffix=path.suffix or ".md") as tmp:
         Path(tmp).write_text(markdown)
     return path
+
+
+_HTML_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;line-height:1.4}"
+    "table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #bbb;padding:2px 6px}"
+    "th{background:#eee}img{max-width:100%}code{background:#f4f4f4}"
+)
+
+
+def to_html(markdown: str, page_dir=None, title: str = "stEnTrans results") -> str:
+    """The page as one self-contained HTML file (what Snakemake's HTML report shows in place).
+
+    The Markdown is rendered by markdown-it-py (CommonMark with tables); each
+    figure under ``page_dir`` is embedded as a ``data:`` URI, so the file
+    needs nothing beside it (the report keeps one file per item, and shows
+    only images, HTML and PDF: a ``.md`` item opens nothing).
+    """
+    import base64
+    import html
+    import mimetypes
+
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark").enable("table")
+    tokens = md.parse(markdown)
+    for tok in tokens:
+        for child in tok.children or ():
+            src = child.attrGet("src") if child.type == "image" else None
+            if not src or page_dir is None or "://" in src or src.startswith("data:"):
+                continue
+            f = Path(page_dir) / src
+            if f.is_file():
+                mime = mimetypes.guess_type(f.name)[0] or "application/octet-stream"
+                child.attrSet("src", f"data:{mime};base64,{base64.b64encode(f.read_bytes()).decode('ascii')}")
+    body = md.renderer.render(tokens, md.options, {})
+    head = f'<meta charset="utf-8"><title>{html.escape(title)}</title><style>{_HTML_STYLE}</style>'
+    return f"<!DOCTYPE html>\n<html><head>{head}</head>\n<body>\n{body}</body></html>\n"

@@ -5,8 +5,11 @@ the doubled grid: ``obs["is_imputed"]`` and ``obs["is_lost"]``, half-step ``arra
 ``array_col``, pixel ``obsm["spatial"]`` (an affine fit to the measured
 spots), ``uns["spatial"]`` with the spot diameter (and Visium HD's
 ``bin_size_um``) halved and the other scale factors (``microns_per_pixel``,
-image scales) kept, and provenance in ``uns["stentrans"]`` (Visium HD:
-``bin_size_um`` halved, ``measured_bin_size_um``, ``microns_per_pixel``).
+image scales) kept (an input without ``uns["spatial"]`` gets one library
+without images whose ``spot_diameter_fullres`` comes from the lattice pitch,
+:func:`_imageless_spatial`, so squidpy and scanpy size the spots), and
+provenance in ``uns["stentrans"]`` (Visium HD: ``bin_size_um`` halved,
+``measured_bin_size_um``, ``microns_per_pixel``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pandas as pd
 
 from .._utils import atomic_path
 from .._version import __version__
-from ..lattice import Grid, measured_index
+from ..lattice import SPACING_UM, SPOT_DIAMETER_UM, UNIT_XY, Grid, measured_index
 
 
 def affine_fit(rows, cols, xy) -> np.ndarray:
@@ -48,6 +51,31 @@ def _halved_spatial(uns_spatial) -> dict:
             if sf and key in sf:
                 sf[key] = float(sf[key]) / 2.0
     return out
+
+
+def _imageless_spatial(coef, grid: Grid, library_id: str) -> dict:
+    """``uns["spatial"]`` for an input that had none: one library, no images, the enhanced spot diameter.
+
+    ``coef`` is the affine map ``(array_row, array_col, 1) -> obsm["spatial"]``
+    and ``grid`` the measured grid; the measured pitch in those units times
+    the technology's diameter/pitch ratio (ST 100/200 um, Visium 55/100 um),
+    halved as for a measured ``spot_diameter_fullres``. ``tissue_hires_scalef`` is 1 (plots in
+    ``obsm["spatial"]`` units), the scale ``sq.pl.spatial_scatter(...,
+    img=False)`` looks up; ``sc.pl.spatial(..., img_key=None)`` needs only the
+    diameter. No image is invented.
+    """
+    lattice = grid.lattice
+    pitch = float(np.hypot(*np.asarray(coef)[1])) / UNIT_XY[lattice][0] * grid.step
+    diameter = SPOT_DIAMETER_UM[lattice] / SPACING_UM[lattice] * pitch / 2.0
+    note = f"no tissue image; spot_diameter_fullres = {SPOT_DIAMETER_UM[lattice]:g}/{SPACING_UM[lattice]:g} of the measured pitch, halved (stentrans)"
+    scalefactors = {"spot_diameter_fullres": diameter, "tissue_hires_scalef": 1.0}
+    return {library_id: {"images": {}, "scalefactors": scalefactors, "metadata": {"source": note}}}
+
+
+def _library_id(st_in: dict) -> str:
+    """Library id for :func:`_imageless_spatial`: the input's file name without suffixes, else ``"enhanced"``."""
+    name = Path(str(st_in.get("source", ""))).name.split(".")[0]
+    return name or "enhanced"
 
 
 def _jsonable(d):
@@ -137,12 +165,15 @@ def build_enhanced(
     out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(list(map(str, genes)))))
     if counts is not None:
         out.layers["counts"] = measured_rows(counts, src_idx)
+    st_in = dict(adata.uns.get("stentrans", {}))
+    coef = None
     if "spatial" in adata.obsm:
         coef = affine_fit(adata.obs["array_row"], adata.obs["array_col"], np.asarray(adata.obsm["spatial"])[:, :2])
         out.obsm["spatial"] = np.column_stack([rows, cols, np.ones(len(rows))]) @ coef
     if "spatial" in adata.uns:
         out.uns["spatial"] = _halved_spatial(adata.uns["spatial"])
-    st_in = dict(adata.uns.get("stentrans", {}))
+    elif coef is not None:
+        out.uns["spatial"] = _imageless_spatial(coef, grid, _library_id(st_in))
     # obsm["spatial"] stays in the input's coordinates: its units description goes along
     st = {k: st_in[k] for k in ("lattice", "source", "format", "input_sha256", "qc", "scale", "microns_per_pixel", "spatial_units") if k in st_in}
     if "bin_size_um" in st_in:  # Visium HD: new bins at half steps, half the side

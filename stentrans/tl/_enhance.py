@@ -288,8 +288,8 @@ def enhance(
     -------
     AnnData of docs/method.md section 3: measured and new spots,
     ``obs["is_imputed"]``, ``obs["is_lost"]``, half-step ``array_row``/``array_col``, pixel
-    ``obsm["spatial"]``, ``uns["spatial"]`` with the spot diameter halved and
-    provenance in ``uns["stentrans"]`` (with the model's ``method``). To
+    ``obsm["spatial"]``, ``uns["spatial"]`` with the spot diameter halved (one
+    library without images where the input had none) and provenance in ``uns["stentrans"]`` (with the model's ``method``). To
     write a large result without holding it in memory:
     :func:`stentrans.run.enhance_to` (one gene chunk at a time).
 

@@ -1,4 +1,4 @@
-"""The ``robust`` variant: enhancement that holds up on spots the model never saw.
+"""The default method, ``robust``: enhancement that holds up on spots the model never saw.
 
 The paper-faithful model (:func:`stentrans.models.paper.train.fit`) learns ``Phi(D(G)) ~ G``
 on raw counts and copies the input into every output channel ("Res"). Under
@@ -6,10 +6,10 @@ the ``nested`` protocol (docs/method.md section 5: observe ``D(G)``, fit only on
 what ``D(G)`` gives, score the spots ``D`` removed) it loses to plain linear
 interpolation on noisy data. Measured on the melanoma data (6,472 genes,
 median per-gene PCC on raw counts at the 213 removed spots): paper model
-0.066 (50 epochs), linear 0.102, this variant 0.18; see
+0.066 (50 epochs), linear 0.102, this method 0.18; see
 ``benchmarks/robust_ablation.py`` for all data sets.
 
-What the variant does (each piece measured one at a time in the ablation):
+What the method does (each piece measured one at a time in the ablation):
 
 * **scale** -- genes are library-size normalised (``10^4 x / l``, ``l`` the
   spot's total over all genes of the input) and standardised per gene; the

@@ -1,4 +1,4 @@
-"""Training pairs of the robust variant: exact sub-samplings ``(D(T(G)), T(G))`` of the given maps.
+"""Training pairs of the default method, ``robust``: exact sub-samplings ``(D(T(G)), T(G))`` of the given maps.
 
 ``T`` is a lattice symmetry (square: the dihedral group; hex: row and column
 flips) followed by a phase offset of the down-sampling ``D``.

@@ -1,4 +1,4 @@
-"""Settings of the robust variant (torch-free: the command line builds arguments from them)."""
+"""Settings of the default method, ``robust`` (torch-free: the command line builds arguments from them)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ LOSS_ON = ("removed", "all")
 
 @dataclass
 class RobustConfig:
-    """Settings of the robust variant (see :mod:`stentrans.models.robust`).
+    """Settings of the default method, ``robust`` (see :mod:`stentrans.models.robust`).
 
     Data and base
     -------------

@@ -1,4 +1,4 @@
-"""Spot-level context of an input and the per-gene working scale of the robust variant.
+"""Spot-level context of an input and the per-gene working scale of the default method, ``robust``.
 
 Library sizes and spot factors (leading singular vectors, as many as the
 Gavish-Donoho threshold keeps) come from *all* genes of an input; genes are

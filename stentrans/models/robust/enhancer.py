@@ -1,4 +1,4 @@
-"""The robust variant behind the :class:`~stentrans.models.base.Enhancer` interface."""
+"""The default method, ``robust``, behind the :class:`~stentrans.models.base.Enhancer` interface."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class RobustFitted(Fitted):
 
 
 class RobustEnhancer(Enhancer):
-    """The robust variant; settings are :class:`RobustConfig` fields (the seed comes with ``fit``)."""
+    """The default method, ``robust``; settings are :class:`RobustConfig` fields (the seed comes with ``fit``)."""
 
     def __init__(self, name: str = "robust", **settings):
         bad = sorted(set(settings) - set(_FIELDS))

@@ -1,4 +1,4 @@
-"""Fitting the robust variant: the self-supervised choice of the base, then the optional network.
+"""Fitting the default method, ``robust``: the self-supervised choice of the base, then the optional network.
 
 Everything is derived from the maps passed to :func:`fit_robust`.
 """
@@ -171,7 +171,7 @@ def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustCon
 
 
 def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustConfig | None = None, device="auto", progress: bool = True) -> RobustResult:
-    """Fit the robust variant on the maps given (self-supervised, pairs ``(D(T(G)), T(G))``).
+    """Fit the default method, ``robust``, on the maps given (self-supervised, pairs ``(D(T(G)), T(G))``).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The optional network of the robust variant: stEnTrans blocks predicting a correction to the base."""
+"""The optional network of the default method, ``robust``: stEnTrans blocks predicting a correction to the base."""
 
 from __future__ import annotations
 

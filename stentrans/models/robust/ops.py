@@ -1,4 +1,4 @@
-"""Geometry of the robust variant: Gaussian kernels, normalised convolution and the base predictors.
+"""Geometry of the default method, ``robust``: Gaussian kernels, normalised convolution and the base predictors.
 
 Distances are in lattice spacings of the input, isotropic in physical distance
 on both lattices; the doubled grid's pixel ``(P, Q)`` sits at input pixel
