@@ -76,9 +76,11 @@ def _check(ax, xy, values, diameter=None):
     v = values[idx]
     expected = plt.get_cmap(CMAP)(plt.Normalize(values.min(), values.max())(v))
     np.testing.assert_allclose(colours[:, :3], expected[:, :3], atol=1e-6)
-    # the colours follow the values: the brightest shape is the largest value
+    # the colours follow the values: brightness rises with the value (viridis), the brightest shape is the largest value
+    from scipy.stats import spearmanr
+
     lum = colours[:, :3] @ [0.299, 0.587, 0.114]
-    assert v[np.argmax(lum)] == values.max() and v[np.argmin(lum)] == values.min()
+    assert spearmanr(lum, v)[0] > 0.99 and v[np.argmax(lum)] == values.max()
 
 
 def _diameter(adata):
