@@ -133,7 +133,7 @@ def _markdown(results: dict, args) -> str:
         "# Lost spots",
         "",
         "In-tissue lattice positions without a measurement (the paper's \"unexpectedly lost areas\"):",
-        "detected, filled by `stentrans enhance --fill-lost auto` / `--lost IDS` (`tl.enhance(fill_lost=...)`),",
+        "detected and filled by default by `stentrans enhance` (`--fill-lost auto`; `--lost IDS` gives them, `--fill-lost none` leaves them empty; `tl.enhance(fill_lost=...)`),",
         "and scored by the `lost` protocol (docs/method.md sections 3 and 5). Written by",
         f"`{cmd}` ({time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, CPU).",
         "",

@@ -18,6 +18,7 @@ import scanpy as sc
 import stentrans as st
 from stentrans.tl import build_enhanced, enhance, write_h5ad
 from stentrans.grid import to_grid
+from stentrans import lost
 from stentrans.lattice import enhanced_mask
 from stentrans.datasets import simulate
 
@@ -252,19 +253,23 @@ def test_cli_arguments_come_from_the_config_dataclasses():
 
 
 def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
-    """``is_lost`` is always in the contract; filling lost spots streams to the same file as in memory."""
+    """``is_lost`` is always in the contract; lost spots are filled by default, ``none`` leaves them out; streamed as in memory."""
     a = simulate("square", n_genes=10, seed=7)
     fitted = st.tl.train(a, "linear", progress=False)
-    plain = enhance(a, fitted, progress=False)
+    default = enhance(a, fitted, progress=False)
+    assert default.uns["stentrans"]["fill_lost"] == "auto" and default.uns["stentrans"]["n_lost"] == int(default.obs["is_lost"].sum()) > 0
+    plain = enhance(a, fitted, progress=False, fill_lost="none")
     assert plain.obs["is_lost"].dtype == bool and not plain.obs["is_lost"].any()
     prov = plain.uns["stentrans"]
     assert prov["fill_lost"] == "none" and prov["n_lost"] == 0 and np.asarray(prov["lost"]).shape == (0, 2)
     back = ad.read_h5ad(write_h5ad(plain, tmp_path / "plain.h5ad"))
     assert back.uns["stentrans"]["fill_lost"] == "none" and not back.obs["is_lost"].any()
-    # the default leaves the enhanced spots as before lost spots existed
+    # none leaves the enhanced spots as before lost spots existed
     gd = to_grid(a)
     assert plain.n_obs == enhanced_mask(gd.mask, "square").sum()
     filled = enhance(a, fitted, progress=False, fill_lost="auto")
+    np.testing.assert_array_equal(filled.X, default.X)
+    assert filled.n_obs == enhanced_mask(gd.mask | lost.detect(gd.mask, "square"), "square").sum() > plain.n_obs
     assert filled.uns["stentrans"]["n_lost"] == int(filled.obs["is_lost"].sum()) > 0
     assert filled.uns["stentrans"]["n_imputed"] == int(filled.obs["is_imputed"].sum())
     path = enhance(a, fitted, progress=False, fill_lost="auto", out_path=tmp_path / "filled.h5ad")
