@@ -62,8 +62,8 @@ def test_enhance_simulated(tmp_path, lattice):
     enh = enhance(a, res, progress=False)
     _check_contract(enh, a)
     gd = to_grid(a)
-    H = enhanced_mask(gd.mask, lattice)
-    assert enh.n_obs == H.sum()
+    H = enhanced_mask(gd.mask | lost.detect(gd.mask, lattice), lattice)  # lost spots are filled by default
+    assert enh.n_obs == H.sum() and enh.uns["stentrans"]["n_lost"] > 0
     # new spots: roughly 3x (square) or 3x (hex) the measured ones in a compact tissue
     assert 2.0 < enh.n_obs / a.n_obs < 4.5
     path = write_h5ad(enh, tmp_path / "enh.h5ad")
@@ -218,7 +218,7 @@ def test_enhance_with_any_registry_method():
     enh = enhance(a, "linear", progress=False, chunk=4)
     assert enh.uns["stentrans"]["method"] == "linear"
     gd = to_grid(a)
-    H = enhanced_mask(gd.mask, "hex")
+    H = enhanced_mask(gd.mask | lost.detect(gd.mask, "hex"), "hex")  # lost spots filled by default
     want = registry.make("linear").fit(gd.maps, gd.mask, "hex").predict(gd.maps, gd.mask, H)[:, H].T
     np.testing.assert_array_equal(enh.X, np.maximum(want, 0))
     assert enhance(a, method="linear", progress=False).uns["stentrans"]["method"] == "linear"
