@@ -59,7 +59,7 @@ def spot_context(maps: np.ndarray, mask: np.ndarray, cfg: RobustConfig, basis: b
     """Library sizes and spot factors of an input, from all its genes."""
     mask = np.asarray(mask, dtype=bool)
     p, q = np.nonzero(mask)
-    vals = np.asarray(maps, dtype=np.float64)[:, p, q].T  # (spots, genes)
+    vals = np.asarray(maps)[:, p, q].astype(np.float64).T  # (spots, genes)
     libv = vals.sum(1)
     lib = np.zeros(mask.shape, dtype=np.float64)
     lib[p, q] = libv
@@ -124,7 +124,7 @@ def prepare(maps: np.ndarray, ctx: Context, cfg: RobustConfig) -> Prepared:
     """Working-scale inputs of ``maps`` on the spots of ``ctx``."""
     mask = ctx.mask
     p, q = np.nonzero(mask)
-    vals = np.asarray(maps, dtype=np.float64)[:, p, q].T
+    vals = np.asarray(maps)[:, p, q].astype(np.float64).T
     L = _lognorm(vals, ctx.lib[p, q], cfg)
     mu, sd = _gene_stats(L, cfg)
     Z = (L - mu) / sd
@@ -140,7 +140,7 @@ def prepare(maps: np.ndarray, ctx: Context, cfg: RobustConfig) -> Prepared:
 def target_scale(maps: np.ndarray, mask: np.ndarray, lib: np.ndarray, mu, sd, cfg: RobustConfig) -> np.ndarray:
     """Targets on the working scale (their own library), standardised with the input's stats."""
     p, q = np.nonzero(mask)
-    vals = np.asarray(maps, dtype=np.float64)[:, p, q].T
+    vals = np.asarray(maps)[:, p, q].astype(np.float64).T
     L = _lognorm(vals, lib[p, q], cfg)
     Z = (L - np.asarray(mu, dtype=np.float64)) / np.asarray(sd, dtype=np.float64)
     out = np.zeros((vals.shape[1],) + mask.shape, dtype=np.float32)

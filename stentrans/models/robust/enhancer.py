@@ -34,7 +34,8 @@ class RobustFitted(Fitted):
     def predict(self, maps: np.ndarray, mask: np.ndarray, out_mask: np.ndarray | None = None, *, genes=None, chunk: int = 512, progress: bool = False) -> np.ndarray:
         """Enhanced maps ``(len(genes), 2u, 2v)``; the spot context comes from all genes of ``maps``."""
         res = self.result
-        ctx = res.context_for(maps * mask, mask)
+        # the context reads the in-tissue pixels only (maps * mask there is maps): no masked copy of all genes per call
+        ctx = res.context_for(maps, mask)
         gi_all = genes_of(maps, genes)
         u, v = maps.shape[1:]
         out = np.empty((len(gi_all), 2 * u, 2 * v), dtype=np.float32)

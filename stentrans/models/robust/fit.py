@@ -76,6 +76,15 @@ def _pair_contexts(pr, cfg, store: dict):
     return tuple(res)
 
 
+def _cut(ctx: Context, rank: int) -> Context:
+    """``ctx`` with its first ``rank`` spot factors: :func:`spot_context` with ``rank`` fixed takes the same leading eigenvectors."""
+    if rank == 0 or ctx.basis is None:
+        return Context(ctx.mask, ctx.lib, None)
+    if rank > ctx.rank:
+        raise ValueError(f"rank {rank} above the context's {ctx.rank}")
+    return Context(ctx.mask, ctx.lib, np.ascontiguousarray(ctx.basis[:, :rank]))
+
+
 def _batch(pairs: list[_Pair], idx_pair: int, genes: torch.Tensor, shape_in):
     pr = pairs[idx_pair]
     H, W = shape_in
@@ -122,7 +131,7 @@ def _val_spots(mask: np.ndarray, lattice: str, cfg: RobustConfig, rng) -> np.nda
     return np.sort(p[sel] * mask.shape[1] + q[sel])
 
 
-def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustConfig, seed: int = 0) -> tuple[RobustConfig, list[dict]]:
+def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustConfig, seed: int = 0, context: Context | None = None) -> tuple[RobustConfig, list[dict]]:
     """Resolve ``rank``/``sigma`` = ``"auto"`` by self-supervision inside the input.
 
     Candidates: ranks ``{0, k}`` with ``k`` the Gavish-Donoho rank of the
@@ -134,9 +143,11 @@ def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustCon
     over ``select_genes`` random genes, averaged over the phases. The best
     candidate wins (ties: the smaller rank, then the smaller sigma). Returns
     the resolved config (integer rank, float sigma) and the score table.
+    ``context``: the maps' own :func:`spot_context` with ``cfg`` when the
+    caller has it (it is computed otherwise).
     """
     if cfg.rank == "auto":
-        k = spot_context(maps, mask, cfg).rank
+        k = (context if context is not None else spot_context(maps, mask, cfg)).rank
         ranks = sorted({0, k})
     else:
         ranks = [int(cfg.rank)]
@@ -146,13 +157,13 @@ def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustCon
     rng = np.random.default_rng(seed)
     genes = np.sort(rng.permutation(maps.shape[0])[: cfg.select_genes])
     meds = {(k, s): [] for k in ranks for s in sigmas}
-    for pair in augment_pairs(maps, mask, lattice, phases=True, flips=False):
+    for pair in augment_pairs(maps, mask, lattice, phases=True, flips=False, target_genes=genes):
         tm = pair["target_mask"]
         removed = tm & ~kept_mask(tm, lattice)
         if removed.sum() < 3 or not pair["input_mask"].any():
             continue
         p, q = np.nonzero(removed)
-        truth = pair["target"][genes][:, p, q].T.astype(np.float64)
+        truth = pair["target"][:, p, q].T.astype(np.float64)
         ctx = spot_context(pair["input"], pair["input_mask"], replace(cfg, rank=max(ranks)))
         u, v = removed.shape
         for k in ranks:
@@ -209,8 +220,11 @@ def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustC
     dev = pick_device(device)
     configure_threads(dev)
     set_seed(cfg.seed)
-    cfg, selection = select_base(maps, mask, lattice, cfg, seed=cfg.seed)
-    ctx_full = spot_context(maps, mask, cfg)
+    # the maps' context with the rank still "auto" (every factor up to the Gavish-Donoho rank):
+    # computed once, for the selection and, cut to the chosen rank, as the fitted context
+    ctx_auto = spot_context(maps, mask, cfg) if cfg.rank == "auto" else None
+    cfg, selection = select_base(maps, mask, lattice, cfg, seed=cfg.seed, context=ctx_auto)
+    ctx_full = spot_context(maps, mask, cfg) if ctx_auto is None else _cut(ctx_auto, int(cfg.rank))
     res = RobustResult(cfg, lattice, None, ctx_full, tuple(mask.shape), device=str(dev), selection=selection)
     if not cfg.net:
         res.seconds = time.perf_counter() - t0

@@ -7,6 +7,7 @@ on both lattices; the doubled grid's pixel ``(P, Q)`` sits at input pixel
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -60,14 +61,21 @@ def nc_upsample(x: torch.Tensor, m: torch.Tensor, lattice: str, sigma: float, ep
     """
     n, u, v = x.shape
     m = m.to(x.dtype)
-    kr, kc = (k.to(x.device, x.dtype) for k in _kernel_1d(sigma, lattice))
     # the separable Gaussian as two banded matrices; the spots sit on the even
     # pixels of the doubled grid, so only those columns are needed:
     # out = B_r[:, ::2] @ values @ B_c[:, ::2].T (a GEMM, ~100x faster than a K x K conv)
-    Br, Bc = _band(kr, 2 * u)[:, ::2], _band(kc, 2 * v)[:, ::2]
-    num = Br @ (x * m) @ Bc.T
-    den = Br @ m @ Bc.T
-    return torch.where(den > eps, num / den.clamp_min(eps), torch.zeros_like(num))
+    Br, BcT = _bands(float(sigma), lattice, u, v, x.dtype, x.device)
+    num = Br @ (x * m) @ BcT
+    den = Br @ m @ BcT
+    # num / den where den > eps, else 0, in place (the same numbers as torch.where, without two temporaries of the output's size)
+    return num.div_(den.clamp_min(eps)).mul_(den > eps)
+
+
+@functools.lru_cache(maxsize=64)
+def _bands(sigma: float, lattice: str, u: int, v: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B_r[:, ::2], B_c[:, ::2].T)`` of :func:`nc_upsample` for a ``(u, v)`` input (built once per bandwidth and grid)."""
+    kr, kc = (k.to(device, dtype) for k in _kernel_1d(sigma, lattice))
+    return _band(kr, 2 * u)[:, ::2], _band(kc, 2 * v)[:, ::2].T
 
 
 def _band(k: torch.Tensor, n: int) -> torch.Tensor:
