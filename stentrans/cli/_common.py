@@ -26,6 +26,19 @@ def add_input_args(p, *, qc: bool = True) -> None:
         g.add_argument("--no-filter", action="store_true", help="use the input's genes and spots as they are (already QC-ed)")
 
 
+def add_threads_arg(p) -> None:
+    """``--threads``: torch's and the BLAS library's threads (:func:`stentrans._utils.configure_threads`)."""
+    from .._utils import available_cores
+
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"threads for torch and BLAS together (default: the cores this process may use, {available_cores()} here; STENTRANS_THREADS overrides the default)",
+    )
+
+
 def load_input(args):
     """Read ``args.input``; unless ``--no-filter``, apply the QC filters given."""
     from .. import pp

@@ -21,7 +21,7 @@ from ..models.robust.config import RobustConfig
 from ..tl._enhance import EnhanceConfig
 from ..tl._train import VARIANT_ALIASES, method_name
 from ._args import add_config_args, config_from_args
-from ._common import add_input_args, load_input
+from ._common import add_input_args, add_threads_arg, load_input
 
 log = logging.getLogger("stentrans.enhance")
 
@@ -34,6 +34,7 @@ def _add_model_args(p) -> None:
     add_config_args(g, ModelConfig)
     add_config_args(g, TrainConfig)
     g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
+    add_threads_arg(g)
     g.add_argument(
         "--variant",
         default=None,

@@ -13,7 +13,7 @@ from ..models.paper.config import ModelConfig, TrainConfig
 from ..tl._evaluate import EvaluateConfig
 from ..tl._protocols import PROTOCOLS
 from ._args import add_config_args, config_from_args
-from ._common import add_input_args, load_input
+from ._common import add_input_args, add_threads_arg, load_input
 
 log = logging.getLogger("stentrans.evaluate")
 
@@ -110,6 +110,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--genes", default=None, help="comma list of genes for the gene panels (default: the top-variance genes)")
     p.add_argument("--n-panel-genes", type=int, default=4, help="genes in the panels when --genes is not given")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    add_threads_arg(p)
     g = p.add_argument_group("stEnTrans model and training (defaults: the authors' code)")
     add_config_args(g, TrainConfig, skip=_TRAIN_SKIP)
     add_config_args(g, ModelConfig, skip=_MODEL_SKIP)

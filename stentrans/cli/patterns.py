@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .._errors import InputError
 from ._args import add_config_args, config_from_args
-from ._common import add_input_args, load_input
+from ._common import add_input_args, add_threads_arg, load_input
 
 
 def register_cli(subparsers) -> None:
@@ -24,6 +24,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--gmt", metavar="FILE", help="gene sets (GMT), e.g. GO_BP_human_propagated.gmt; without it no enrichment")
     add_config_args(p, PatternsConfig, title="patterns")
     p.add_argument("-o", "--outdir", required=True, metavar="DIR")
+    add_threads_arg(p)
     p.set_defaults(func=_cli_run)
 
 
