@@ -251,3 +251,33 @@ def test_separable_kernel_equals_the_2d_gaussian(lattice, sigma):
     num, den = F.conv2d(X, k2[None, None], padding=R), F.conv2d(M, k2[None, None], padding=R)
     want = torch.where(den > 1e-6, num / den.clamp_min(1e-6), torch.zeros_like(num))[:, 0]
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_progress_over_the_whole_fit_and_every_selection_step_logged(capsys, caplog):
+    """One bar over both working scales (spot factors, then every candidate of every phase); each phase's scores in the log."""
+    import logging
+    import re
+
+    from stentrans.datasets import simulate
+    from stentrans.grid import to_grid
+    from stentrans.models.robust.fit import select_base
+
+    gd = to_grid(simulate("hex", n_genes=30, seed=4, shape=(16, 24)))
+    with caplog.at_level(logging.INFO, logger="stentrans.robust"):
+        res = fit_robust(gd.maps, gd.mask, "hex", RobustConfig(), progress=True)
+    err = capsys.readouterr().err
+    # steps: per working scale 1 (spot factors) + 4 phases x the candidates it scored (its selection table)
+    want = sum(1 + 4 * len(m.selection) for m in res.members)
+    done = re.findall(r"robust fit: 100%\|[^|]*\| (\d+)/(\d+)", err.replace("\r", "\n"))
+    assert done and done[-1] == (str(want), str(want)), err[-500:]
+    # the total is set at the start (2 ranks per scale until the cut-off is known) and only corrected down (a cut-off rank of 0: one rank)
+    totals = [int(t) for t in re.findall(r"robust fit: +\d+%\|[^|]*\| \d+/(\d+) ", err.replace("\r", "\n"))]
+    assert totals[0] == 2 * (1 + 4 * 2 * 4) and totals == sorted(totals, reverse=True)
+    phases = [r.getMessage() for r in caplog.records if "phase" in r.getMessage() and "of 4" in r.getMessage()]
+    assert len(phases) == 8 and all(("norm scale" in m) or ("counts scale" in m) for m in phases)
+    assert all(m.count("rank ") == len(res.members[0 if "norm" in m else 1].selection) for m in phases)
+    assert sum("self-supervised base" in r.getMessage() for r in caplog.records) == 2
+    # progress off: no bar
+    select_base(gd.maps, gd.mask, "hex", RobustConfig(scale="norm"))
+    fit_robust(gd.maps, gd.mask, "hex", RobustConfig(), progress=False)
+    assert "robust fit" not in capsys.readouterr().err
