@@ -281,3 +281,28 @@ def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
     assert streamed.uns["stentrans"]["fill_lost"] == "auto"
     with pytest.raises(st.InputError, match="'sometimes'"):
         enhance(a, fitted, progress=False, fill_lost="sometimes")
+
+
+# ---------------------------------------------------------------------------
+# issue 30: the default output of a real slide (lost spots filled, genes kept and said)
+# ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_melanoma_default_output_fills_the_three_holes_and_states_the_gene_filter(shared_data, tmp_path):
+    """``stentrans enhance`` with no flags: the three interior holes are lost spots, every gene seen in 3 spots is kept, and the run ends saying so."""
+    path = shared_data / "melanoma_mel1_rep1.tsv.gz"
+    out = tmp_path / "mel.h5ad"
+    r = subprocess.run([sys.executable, "-m", "stentrans", "enhance", str(path), "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    e = ad.read_h5ad(out)
+    holes = e.obs[e.obs["is_lost"]]
+    assert sorted(lost.st_ids(holes[["array_row", "array_col"]].to_numpy())) == ["10x14", "15x22", "5x10"]  # XxY: array_col = X, array_row = Y
+    assert holes["is_imputed"].all() and e.uns["stentrans"]["fill_lost"] == "auto" and e.uns["stentrans"]["n_lost"] == 3
+    # genes: detected in at least 3 of the 279 spots (13,024 of 15,666), stated in the provenance and the last log line
+    counts = st.read(path).X
+    detected = np.asarray((counts > 0).sum(axis=0)).ravel()
+    assert e.n_vars == int((detected >= 3).sum()) == 13024
+    q = e.uns["stentrans"]["qc"]
+    assert (q["n_genes_before"], q["n_genes_after"], q["n_genes_dropped"]) == (15666, 13024, 2642) and q["min_spots"] == 3 and q["min_spot_fraction"] == 0
+    assert q["gene_rule"] == "detected in at least 3 spots" and "--min-spots" in q["change_with"]["stentrans"]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "13,024 of 15,666 kept" in last and "2,642 dropped" in last and "--min-spots N" in last and "--no-filter" in last, last

@@ -7,8 +7,8 @@ import dataclasses
 from ._args import add_config_args
 
 
-def add_input_args(p, *, qc: bool = True) -> None:
-    """``INPUT``, ``--lattice`` and ``--bin-size``; with ``qc`` also the QC filters and ``--no-filter``."""
+def add_input_args(p, *, qc: bool = True, qc_defaults: dict | None = None) -> None:
+    """``INPUT``, ``--lattice`` and ``--bin-size``; with ``qc`` also the QC filters (``qc_defaults``: a command's own) and ``--no-filter``."""
     p.add_argument("input", help="h5ad, Space Ranger outs folder (Visium HD: outs, binned_outputs/ or a square_XXXum/ folder), SpatialData .zarr, ST table, counts + coords CSV ...")
     g = p.add_argument_group("input and QC")
     g.add_argument("--lattice", default="auto", choices=["auto", "square", "hex"], help="lattice of the input (default: detected)")
@@ -22,7 +22,7 @@ def add_input_args(p, *, qc: bool = True) -> None:
     if qc:
         from ..pp import QCConfig
 
-        add_config_args(g, QCConfig, skip=("normalize", "target_sum", "log1p"))
+        add_config_args(g, QCConfig, skip=("normalize", "target_sum", "log1p"), overrides=qc_defaults)
         g.add_argument("--no-filter", action="store_true", help="use the input's genes and spots as they are (already QC-ed)")
 
 

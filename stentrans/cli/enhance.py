@@ -18,6 +18,7 @@ from .._errors import InputError
 from ..models import registry
 from ..models.paper.config import ModelConfig, TrainConfig
 from ..models.robust.config import RobustConfig
+from ..pp import gene_filter_note
 from ..tl._enhance import EnhanceConfig
 from ..tl._train import VARIANT_ALIASES, method_name
 from ._args import add_config_args, config_from_args
@@ -130,6 +131,7 @@ def _cmd_enhance(args) -> int:
         enh = ad.read_h5ad(out_path, backed="r")
     prov = enh.uns["stentrans"]
     log.info("enhanced %d genes: %d measured + %d new spots (%d lost filled) -> %s", enh.n_vars, prov["n_measured"], prov["n_imputed"], prov.get("n_lost", 0), out_path)
+    log.info("%s", gene_filter_note(adata))
     if enh.isbacked:
         enh.file.close()
     return 0

@@ -39,15 +39,22 @@ def _cmd_evaluate(args) -> int:
     from .. import pl, tl
     from ..report import format_pm, write_results
 
+    from ..pp import gene_filter_note, scored_genes
+
     adata = load_input(args)
     out = Path(args.output)
+    # every method is fitted on the genes QC keeps (as enhance fits them); the
+    # genes detected in more than 10 % of the spots are scored (the authors' rule)
+    scored = scored_genes(adata)
     panel = [g.strip() for g in args.genes.split(",") if g.strip()] if args.genes else None
     if panel:
         missing = [g for g in panel if g not in adata.var_names]
         if missing:
             raise InputError(args.input, "--genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
     else:
-        panel = pl.top_variance_genes(adata, args.n_panel_genes)
+        panel = pl.top_variance_genes(adata, args.n_panel_genes, among=scored or None)
+    score = list(dict.fromkeys([*scored, *panel]))
+    log.info("scoring %d of %d genes (detected in more than 10 %% of the spots, and the panel's); every method is fitted on all %d", len(score), adata.n_vars, adata.n_vars)
     seeds = list(range(args.seeds))
     model_kwargs = dataclasses.asdict(config_from_args(ModelConfig, args, skip=_MODEL_SKIP))
     for k in _MODEL_SKIP:
@@ -73,6 +80,7 @@ def _cmd_evaluate(args) -> int:
         keep_genes=panel,
         dataset=dataset,
         truth=args.truth,
+        score_genes=score,
     )
     paths = write_results(res, out, ablation=args.ablation)
     paths["boxplot"] = _save(pl.pcc_boxplots(res["per_gene"]), out / "boxplot")
@@ -86,6 +94,7 @@ def _cmd_evaluate(args) -> int:
         log.info("%-22s %-18s median PCC %s", row["protocol"], row["method"], format_pm(row["mean"], row["sd"]))
     flat = [p for v in paths.values() for p in (v if isinstance(v, list) else [v])]
     log.info("wrote %s", ", ".join(str(p) for p in flat))
+    log.info("%s", gene_filter_note(adata))
     return 0
 
 

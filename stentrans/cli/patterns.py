@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 from .._errors import InputError
@@ -19,7 +20,8 @@ def register_cli(subparsers) -> None:
         help="Sepal ranking, pattern families and GO enrichment (paper Fig. 4)",
         description="Rank genes by Sepal diffusion time on the measured (and enhanced) data, group the top genes into pattern families, test them for GO:BP enrichment and list terms found only after enhancement.",
     )
-    add_input_args(p)
+    # Sepal ranks the genes of the authors' filter (detected in more than 10 % of the spots), not every gene enhance keeps
+    add_input_args(p, qc_defaults={"min_spot_fraction": 0.1})
     p.add_argument("--enhanced", metavar="ENHANCED.h5ad", help="enhanced AnnData from 'stentrans enhance'")
     p.add_argument("--gmt", metavar="FILE", help="gene sets (GMT), e.g. GO_BP_human_propagated.gmt; without it no enrichment")
     add_config_args(p, PatternsConfig, title="patterns")
@@ -45,6 +47,7 @@ def _read_enhanced(path):
 
 
 def _cli_run(args) -> int:
+    from ..pp import gene_filter_note
     from ..tl import PatternsConfig, read_gmt, run_patterns
 
     cfg = config_from_args(PatternsConfig, args)
@@ -63,4 +66,5 @@ def _cli_run(args) -> int:
     if "enhanced" in s["top10"]:
         print(f"top-10 (enhanced): {', '.join(s['top10']['enhanced'])}")
     print(f"wrote {len(res['files'])} files to {args.outdir}")
+    logging.getLogger("stentrans").info("%s", gene_filter_note(adata))
     return 0

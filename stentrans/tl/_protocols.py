@@ -240,7 +240,7 @@ class ProtocolData:
     ``stentrans bin --truth``) for the ``"new"`` positions.
     """
 
-    def __init__(self, adata, genes=None, layer=None, truth=None):
+    def __init__(self, adata, genes=None, layer=None, truth=None, score_genes=None):
         from ..grid import to_grid
         from ..lattice import downsample, kept_mask
 
@@ -251,6 +251,14 @@ class ProtocolData:
         self.grid = gd.grid
         self.lattice = gd.grid.lattice
         self.genes = np.asarray(gd.genes).astype(str)
+        #: sorted columns of the genes scored (None: every gene, under each protocol's rule); the methods are fitted on all
+        self.score_idx = None
+        if score_genes is not None:
+            pos = pd.Index(self.genes).get_indexer(np.asarray(list(score_genes)).astype(str))
+            if (pos < 0).any() or pos.size == 0:
+                bad = np.asarray(list(score_genes))[pos < 0] if pos.size else []
+                raise InputError(adata.uns.get("stentrans", {}).get("source"), "score_genes", f"not among the {len(self.genes)} evaluated genes: {', '.join(map(str, bad[:5]))}" if len(bad) else "no gene to score")
+            self.score_idx = np.unique(pos)
         self.K = kept_mask(self.M, self.lattice)
         self.DG, self.DM = downsample(self.G * self.M, self.M, self.lattice)
         # base positions of the measured-grid protocols: all in-tissue spots
@@ -314,15 +322,19 @@ class ProtocolData:
             return self.halves(seed)[2]
         raise KeyError((positions, name))
 
+    def scored(self, idx: np.ndarray) -> np.ndarray:
+        """The columns of ``idx`` that are scored (all of them without ``score_genes``)."""
+        return np.asarray(idx) if self.score_idx is None else np.intersect1d(idx, self.score_idx)
+
     def genes_scored(self, rule: str) -> np.ndarray:
         """Columns scored under a protocol's ``genes`` rule ``"all"`` or ``"detected"``."""
         if rule == "all":
             return np.arange(len(self.genes))
         if rule == "detected":
             if self._detected is None:
-                from ..pp import QCConfig
+                from ..pp import SCORED_SPOT_FRACTION
 
-                frac = QCConfig().min_spot_fraction
+                frac = SCORED_SPOT_FRACTION
                 keep = np.flatnonzero((self.truth_values > 0).sum(axis=0) > frac * self.truth_values.shape[0])
                 if keep.size == 0:
                     raise InputError(self.adata.uns.get("stentrans", {}).get("source"), "genes", f"no gene is detected in more than {frac:g} of the measured spots")
@@ -351,7 +363,7 @@ class ProtocolData:
 
         seed = int(seed)
         if seed not in self._halves:
-            A, B = _realtruth.measured_halves(self.truth_values, seed)
+            A, B = _realtruth.measured_halves(self.truth_values, seed, self.score_idx)
             maps = np.zeros_like(self.G)
             maps[:, self.P, self.Q] = A.T
             self._halves[seed] = (maps, np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64))
@@ -501,6 +513,9 @@ def resolve(name: str, seed: int, data: ProtocolData, heldout_fraction: float) -
         gene_idx, train_genes = np.sort(perm[:n_test]), np.sort(perm[n_test:])
     elif proto.genes != "all":
         gene_idx = data.genes_scored(proto.genes)
+    gene_idx = data.scored(gene_idx)
+    if gene_idx.size == 0:
+        raise InputError(data.adata.uns.get("stentrans", {}).get("source"), "score_genes", f"protocol {name!r} scores no gene of score_genes")
     subset_genes = len(gene_idx) != len(all_genes)
     specs: dict = {}
     for s in proto.scores:
