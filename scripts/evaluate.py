@@ -16,22 +16,9 @@ def main(snakemake, log):
     sample = snakemake.wildcards.sample
     outdir = Path(snakemake.output.summary).parent
     adata = stentrans.read(snakemake.input.data)
-    # the methods are fitted on every gene of the qc rule; the genes detected in
-    # more than 10 % of the spots are scored (the authors' rule; all of them under the paper configs' qc)
-    scored = stentrans.pp.scored_genes(adata)
-    panel = list(p.genes) or pl.top_variance_genes(adata, p.n_panel_genes, among=scored or None)
-    missing = [g for g in panel if g not in adata.var_names]
-    if missing:
-        raise stentrans.InputError(snakemake.input.data, "evaluate.genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
+    # fitted: every gene of the qc rule; scored: those detected in more than 10 % of the spots (all of them under the paper configs' qc)
+    panel, genes, score = tl.evaluation_genes(adata, p.genes, p.n_panel_genes, p.max_genes, source=snakemake.input.data, field="evaluate.genes")
     seeds = list(range(p.seeds))
-    genes = None
-    score = list(dict.fromkeys([*scored, *panel]))
-    if p.max_genes is not None and len(score) > p.max_genes:
-        top = pl.top_variance_genes(adata, p.max_genes, among=scored or None)
-        genes = score = list(dict.fromkeys([*panel, *top]))[: max(p.max_genes, len(panel))]
-        log.info("evaluate.max_genes: %d of %d genes fitted and scored (the most variable, and the panel's)", len(genes), adata.n_vars)
-    else:
-        log.info("%d of %d genes scored (detected in more than 10 %% of the spots, and the panel's); every method is fitted on all %d", len(score), adata.n_vars, adata.n_vars)
     res = tl.evaluate(
         adata,
         protocol=p.protocols,

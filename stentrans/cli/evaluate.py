@@ -39,22 +39,13 @@ def _cmd_evaluate(args) -> int:
     from .. import pl, tl
     from ..report import format_pm, write_results
 
-    from ..pp import gene_filter_note, scored_genes
+    from ..pp import gene_filter_note
 
     adata = load_input(args)
     out = Path(args.output)
-    # every method is fitted on the genes QC keeps (as enhance fits them); the
-    # genes detected in more than 10 % of the spots are scored (the authors' rule)
-    scored = scored_genes(adata)
     panel = [g.strip() for g in args.genes.split(",") if g.strip()] if args.genes else None
-    if panel:
-        missing = [g for g in panel if g not in adata.var_names]
-        if missing:
-            raise InputError(args.input, "--genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
-    else:
-        panel = pl.top_variance_genes(adata, args.n_panel_genes, among=scored or None)
-    score = list(dict.fromkeys([*scored, *panel]))
-    log.info("scoring %d of %d genes (detected in more than 10 %% of the spots, and the panel's); every method is fitted on all %d", len(score), adata.n_vars, adata.n_vars)
+    # fitted: every gene QC keeps (as enhance fits them); scored: those detected in more than 10 % of the spots
+    panel, _, score = tl.evaluation_genes(adata, panel, args.n_panel_genes, source=args.input, field="--genes")
     seeds = list(range(args.seeds))
     model_kwargs = dataclasses.asdict(config_from_args(ModelConfig, args, skip=_MODEL_SKIP))
     for k in _MODEL_SKIP:

@@ -20,6 +20,7 @@ _WHERE = {
     "upsample": "stentrans.models.baselines.dispatch",
     "train_dist": "stentrans.models.baselines.dist",
     "evaluate": "stentrans.tl._evaluate",
+    "evaluation_genes": "stentrans.tl._evaluate",
     "pcc": "stentrans.metrics",
     "summarize": "stentrans.report.tables",
     "ablation_table": "stentrans.report.tables",

@@ -132,6 +132,36 @@ def as_methods(methods, ablation: bool) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
+def evaluation_genes(adata, panel=None, n_panel: int = 4, max_genes: int | None = None, source=None, field: str = "genes"):
+    """The genes of an evaluation run as the command line and the workflow choose them: ``(panel, genes, score_genes)``.
+
+    Scored: the genes detected in more than 10 % of the spots
+    (:func:`stentrans.pp.scored_genes`) and the panel's; fitted: every gene
+    of ``adata`` (``genes`` None), as ``stentrans enhance`` fits them. The
+    panel (``panel``, else the ``n_panel`` scored genes of highest variance)
+    must be among ``adata``'s genes (an error names ``source`` and
+    ``field``). ``max_genes``: at most this many genes (the panel's and the
+    most variable scored ones) are fitted and scored.
+    """
+    from .. import pl
+    from ..pp import scored_genes
+
+    scored = scored_genes(adata)
+    panel = list(panel or []) or pl.top_variance_genes(adata, n_panel, among=scored or None)
+    missing = [g for g in panel if g not in adata.var_names]
+    if missing:
+        raise InputError(source, field, f"not among the {adata.n_vars} genes after QC: {', '.join(map(str, missing))}")
+    score = list(dict.fromkeys([*scored, *panel]))
+    genes = None
+    if max_genes is not None and len(score) > max_genes:
+        top = pl.top_variance_genes(adata, max_genes, among=scored or None)
+        genes = score = list(dict.fromkeys([*panel, *top]))[: max(max_genes, len(panel))]
+        log.info("max_genes: %d of %d genes fitted and scored (the most variable, and the panel's)", len(genes), adata.n_vars)
+    else:
+        log.info("scoring %d of %d genes (detected in more than 10 %% of the spots, and the panel's); every method is fitted on all %d", len(score), adata.n_vars, adata.n_vars)
+    return panel, genes, score
+
+
 def _default_epochs() -> int:
     from ..models.paper.config import TrainConfig
 
