@@ -281,3 +281,36 @@ def test_progress_over_the_whole_fit_and_every_selection_step_logged(capsys, cap
     select_base(gd.maps, gd.mask, "hex", RobustConfig(scale="norm"))
     fit_robust(gd.maps, gd.mask, "hex", RobustConfig(), progress=False)
     assert "robust fit" not in capsys.readouterr().err
+
+
+def test_well_detected_genes_choose_and_define_the_factors():
+    """signal_fraction: genes seen in at most 10 % of the spots are enhanced but neither score the choice nor define the factors."""
+    from stentrans.datasets import simulate
+    from stentrans.grid import to_grid
+    from stentrans.models.robust.context import signal_genes, spot_context
+
+    vals = np.zeros((20, 4))
+    vals[:3, 0] = 1  # 15 %
+    vals[:2, 1] = 1  # 10 %: not more than
+    vals[:, 2] = 5
+    assert list(signal_genes(vals, 0.1)) == [0, 2] and list(signal_genes(vals, 0.0)) == [0, 1, 2, 3]
+    assert list(signal_genes(np.zeros((5, 3)), 0.1)) == [0, 1, 2]  # none qualifies: all
+    gd = to_grid(simulate("square", n_genes=30, seed=2, shape=(14, 14)))
+    maps, mask = gd.maps, gd.mask
+    detected = (maps[:, mask] > 0).mean(1)
+    well = maps[detected > 0.1]
+    # every gene well detected: the rule changes nothing
+    a = fit_robust(well, mask, "square", RobustConfig(signal_fraction=0.1), progress=False).predict(well, mask)
+    b = fit_robust(well, mask, "square", RobustConfig(signal_fraction=0.0), progress=False).predict(well, mask)
+    np.testing.assert_array_equal(a, b)
+    # rare genes added (3 spots each): the factors come from the well-detected genes only
+    rare = np.zeros((40,) + mask.shape, dtype=np.float32)
+    p, q = np.nonzero(mask)
+    for j in range(40):
+        rare[j, p[j % 7 :: 50][:3], q[j % 7 :: 50][:3]] = 9
+    both = np.concatenate([well, rare])
+    cfg = RobustConfig(scale="counts", rank=3)
+    np.testing.assert_allclose(np.abs(spot_context(both, mask, cfg).basis), np.abs(spot_context(well, mask, cfg).basis))
+    assert not np.allclose(np.abs(spot_context(both, mask, RobustConfig(scale="counts", rank=3, signal_fraction=0.0)).basis), np.abs(spot_context(well, mask, cfg).basis))
+    with pytest.raises(Exception, match="signal_fraction"):
+        RobustConfig(signal_fraction=1.0)

@@ -68,6 +68,9 @@ def spot_context(maps: np.ndarray, mask: np.ndarray, cfg: RobustConfig, basis: b
     if k > 0 and len(p) > 1 and vals.shape[1] > 1:
         # factors from log1p-normalised data (counts when the working scale is counts)
         L = _lognorm(vals, libv, cfg if cfg.scale == "counts" else RobustConfig(scale="lognorm", target_sum=cfg.target_sum))
+        signal = signal_genes(vals, cfg.signal_fraction)
+        if signal.size > 1 and signal.size < L.shape[1]:  # the well-detected genes define the factors
+            L = L[:, signal]
         if L.shape[1] > cfg.rank_genes:  # the most variable genes (deterministic)
             var = L.var(0)
             top = np.sort(np.argsort(-var, kind="stable")[: cfg.rank_genes])
@@ -96,6 +99,14 @@ def spot_context(maps: np.ndarray, mask: np.ndarray, cfg: RobustConfig, basis: b
             s = np.sign(U[np.abs(U).argmax(0), np.arange(U.shape[1])])
             basis = U * np.where(s == 0, 1.0, s)
     return Context(mask, lib, basis)
+
+
+def signal_genes(vals: np.ndarray, fraction: float) -> np.ndarray:
+    """Columns of ``vals`` (spots x genes) detected in more than ``fraction`` of the spots (all columns when none is, or ``fraction`` 0)."""
+    if fraction <= 0:
+        return np.arange(vals.shape[1])
+    keep = np.flatnonzero((vals > 0).sum(axis=0) > fraction * vals.shape[0])
+    return keep if keep.size else np.arange(vals.shape[1])
 
 
 def gavish_donoho_rank(sv: np.ndarray, shape) -> int:

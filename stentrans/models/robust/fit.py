@@ -20,7 +20,7 @@ from ...lattice import LATTICES, kept_mask
 from ...metrics import pcc
 from .augment import _phase_offsets, augment_pairs
 from .config import RobustConfig, member_scales
-from .context import Context, prepare, spot_context, target_scale
+from .context import Context, prepare, signal_genes, spot_context, target_scale
 from .net import RobustNet, n_channels, net_channels
 from .ops import base_prediction
 from .mixture import MixtureResult
@@ -183,10 +183,12 @@ def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustCon
     if len(ranks) == 1 and len(sigmas) == 1:
         return replace(cfg, rank=ranks[0], sigma=sigmas[0]), []
     rng = np.random.default_rng(seed)
-    genes = np.sort(rng.permutation(maps.shape[0])[: cfg.select_genes])
+    # the genes that score the candidates: random, among the well-detected ones (cfg.signal_fraction)
+    pool = signal_genes(maps[:, mask].T, cfg.signal_fraction)
+    genes = np.sort(pool[rng.permutation(pool.size)[: cfg.select_genes]])
     meds = {(k, s): [] for k in ranks for s in sigmas}
     n_phases = len(_phase_offsets(lattice, True))
-    log.info("self-supervised selection (%s scale): ranks %s x sigmas %s on %d of %d genes, %d phases of D", cfg.scale, ranks, [f"{x:g}" for x in sigmas], len(genes), maps.shape[0], n_phases)
+    log.info("self-supervised selection (%s scale): ranks %s x sigmas %s on %d of the %d genes detected in more than %g of the spots (%d in all), %d phases of D", cfg.scale, ranks, [f"{x:g}" for x in sigmas], len(genes), pool.size, cfg.signal_fraction, maps.shape[0], n_phases)
     for i, pair in enumerate(augment_pairs(maps, mask, lattice, phases=True, flips=False, target_genes=genes), 1):
         tm = pair["target_mask"]
         removed = tm & ~kept_mask(tm, lattice)
