@@ -82,9 +82,9 @@ def melanoma_figures(a, img: Path) -> dict:
     from stentrans.pl import RC, save_figure
 
     t0 = time.perf_counter()
-    model = st.tl.train(a, "robust", seed=0, progress=False)
-    enh = st.tl.enhance(a, model, fill_lost=AUTHORS_LOST, progress=False)
-    auto = st.tl.enhance(a, model, fill_lost="auto", progress=False)
+    model = st.tl.train(a, method="robust", seed=0, progress=False)
+    enh = st.tl.enhance(a, model=model, fill_lost=AUTHORS_LOST, progress=False)
+    auto = st.tl.enhance(a, model=model, fill_lost="auto", progress=False)
     same = sorted(map(tuple, auto.uns["stentrans"]["lost"].tolist())) == sorted(map(tuple, enh.uns["stentrans"]["lost"].tolist()))
     img.mkdir(parents=True, exist_ok=True)
     f1 = st.pl.lost_slide(enh, title="melanoma (ST): the authors' lost positions 5x10, 10x14, 15x22 filled")
@@ -114,7 +114,7 @@ def evaluate_lost(name: str, a, args) -> dict:
     genes = top_variance_genes(a, args.genes)
     sub = a[:, genes].copy()
     t0 = time.perf_counter()
-    res = st.tl.evaluate(sub, protocol="lost", methods=args.methods, seeds=args.seeds, epochs=args.epochs, baseline_kwargs={"dist": {"epochs": args.dist_epochs}}, progress=False, dataset=name)
+    res = st.tl.evaluate(sub, protocol="lost", methods=args.methods, seeds=args.seeds, settings={"network": {"epochs": args.epochs}, "dist": {"epochs": args.dist_epochs}}, progress=False, dataset=name)
     summ = res["summary"]
     rows = []
     for _, r in summ.iterrows():

@@ -7,7 +7,7 @@ The paper reports 79 GO:BP terms enriched only in the enhanced melanoma data.
 A denser lattice alone changes the Sepal ranking and the families, so some
 "new" terms appear without any model: this measures how many. The melanoma
 ST section (../shared/data) after the default QC; the pattern analysis of
-:func:`stentrans.tl.run_patterns` (Sepal ranking, top ``--top`` genes,
+:func:`stentrans.tl.patterns` (Sepal ranking, top ``--top`` genes,
 families, GO:BP enrichment against ../shared/genesets) on the original data,
 on the data enhanced by ``--method`` at ``--seeds`` seeds, and on linear
 interpolation of the same spots (:func:`stentrans.tl.control_enhancements`);
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -56,8 +55,7 @@ def main(argv=None) -> int:
     runs = st.tl.control_enhancements(adata, args.method, range(args.seeds), control=args.control, device="cpu", **settings)
     enhanced = runs["enhanced"].pop(0)[1]
     layer = "counts" if "counts" in adata.layers else None
-    with tempfile.TemporaryDirectory() as tmp:
-        res = st.tl.run_patterns(adata, enhanced=enhanced, gmt=args.gmt, top=args.top, outdir=tmp, species=args.species, layer=layer, plots=False, controls=runs)
+    res = st.tl.patterns(adata, enhanced=enhanced, gmt=args.gmt, top=args.top, species=args.species, layer=layer, controls=runs)
     ctl = res["summary"]["new_terms_control"]
     print(f"{'data':<10} {'seeds':<10} {'new terms overall':<20} {'paired':<12}")
     for d, c in ctl.items():

@@ -4,7 +4,7 @@ For each of the four shared finer data sets (../shared/data/finer: Slide-seq
 beads, MERSCOPE transcripts, STARmap cells, Stereo-seq GEM), both lattices
 (Visium-like hex, spot diameter 0.55 x spacing; ST-like square, 0.5 x
 spacing) and two spot sizes, the data are binned into pseudo-spots and the
-truth at the enhanced positions (:func:`stentrans.pseudospots.pseudospots`,
+truth at the enhanced positions (:func:`stentrans.io.pseudospots`,
 as ``stentrans bin --spacing A --truth TRUTH.h5ad``) and evaluated under
 protocol ``realtruth``. Scored: the genes seen in more than 10 % of the spots
 (the authors' rule, :data:`stentrans.pp.SCORED_SPOT_FRACTION`), capped to the
@@ -70,8 +70,8 @@ import stentrans  # noqa: E402
 from stentrans import pl, pp, tl  # noqa: E402
 from stentrans.grid import grid_of  # noqa: E402
 from stentrans.models import registry  # noqa: E402
-from stentrans.pseudospots import pseudospots  # noqa: E402
-from stentrans.read.finer import read_finer  # noqa: E402
+from stentrans.io import pseudospots  # noqa: E402
+from stentrans.io import read_finer  # noqa: E402
 from stentrans.report.page import best_baseline, mean_of  # noqa: E402
 from stentrans.report.tables import realtruth_table, to_markdown  # noqa: E402
 
@@ -149,7 +149,7 @@ def run_case(points, name: str, lattice: str, spacing: float, args) -> tuple[pd.
     }
     log.info("%s %s spacing %g: %d spots (median %g counts), %d new truth positions, %d of %d genes", name, lattice, spacing, a.n_obs, info["median_counts_per_spot"], info["n_truth_new"], len(genes), a.n_vars)
     t0 = time.perf_counter()
-    kw = dict(protocol="realtruth", seeds=args.seeds, epochs=args.epochs, baseline_kwargs={"dist": {"epochs": args.dist_epochs}}, truth=truth, device=args.device, progress=False, dataset=f"{name} {lattice} {spacing:g}")
+    kw = dict(protocol="realtruth", seeds=args.seeds, settings={"network": {"epochs": args.epochs}, "dist": {"epochs": args.dist_epochs}}, truth=truth, device=args.device, progress=False, dataset=f"{name} {lattice} {spacing:g}")
     # the default as users call it: fitted on every gene enhance fits on, the capped genes scored
     # (the scored genes' binomial halves and ceilings are drawn as in the other evaluation: the same rows)
     as_users = [m for m in args.methods if registry.get(m).kind == "robust"]

@@ -49,8 +49,8 @@ VARIANTS = {
 
 def main(argv=None) -> int:
     from stentrans import pp, tl
-    from stentrans.pseudospots import pseudospots
-    from stentrans.read.finer import read_finer
+    from stentrans.io import pseudospots
+    from stentrans.io import read_finer
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", default=str(RT.OUT_JSON), help="JSON of benchmarks/realtruth.py listing the cases")
@@ -77,9 +77,9 @@ def main(argv=None) -> int:
         a = pp.qc(spots)  # fitted on what enhance fits on
         for variant, settings in VARIANTS.items():
             methods = ["robust", "linear"] if not settings else ["robust"]
-            res = tl.evaluate(a, protocol="realtruth", methods=methods, seeds=[0], truth=truth, score_genes=genes, progress=False, baseline_kwargs={"robust": settings}, device="cpu")
+            res = tl.evaluate(a, protocol="realtruth", methods=methods, seeds=[0], truth=truth, score_genes=genes, progress=False, settings={"robust": settings}, device="cpu")
             s = res["summary"].set_index(["protocol", "method"])["mean"]
-            fit = tl.train(a, "robust", progress=False, device="cpu", **settings)
+            fit = tl.train(a, method="robust", progress=False, device="cpu", **settings)
             sel = fit.provenance().get("selection") or []
             row = {
                 "set": name, "lattice": c["lattice"], "spacing": c["spacing"], "spots": c["n_spots"], "counts_per_spot": c["median_counts_per_spot"], "variant": variant,

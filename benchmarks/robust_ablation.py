@@ -135,7 +135,7 @@ def nested_task(ad, gene_idx=None) -> Task:
 
 
 def truth_task(ad) -> Task:
-    from stentrans.tl._protocols import ProtocolData as _Data  # same positions as the package's own 'truth' protocol
+    from stentrans.tl import ProtocolData as _Data  # same positions as the package's own 'truth' protocol
 
     d = _Data(ad, None, None)
     Pf, Qf, mean, counts = d.fine()

@@ -137,12 +137,12 @@ def run_case(name: str, quick: bool, epochs: int, device: str, robust_only: bool
     import torch
 
     import stentrans as st
-    from stentrans.tl._enhance import enhance
+    from stentrans.run import enhance_to
     from stentrans.metrics import pcc
     from stentrans.grid import to_grid
     from stentrans.lattice import downsample, kept_mask
     from stentrans.models.robust.fit import fit_robust
-    from stentrans.tl._sepal import sepal_scores as sepal
+    from stentrans.tl import sepal_scores as sepal
     from stentrans.models.paper.config import ModelConfig
     from stentrans.models.paper.config import MAX_TRAIN_TOKENS
     from stentrans.models.paper.tiles import crop_side, patch_tokens, predict
@@ -176,7 +176,7 @@ def run_case(name: str, quick: bool, epochs: int, device: str, robust_only: bool
         res_r = st.tl.train(adata, method="robust", device=device, progress=False, **rkw)
         row["robust_fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        out = enhance(adata, res_r, progress=False, out_path=Path(tmp) / "enhanced.h5ad")
+        out = enhance_to(adata, Path(tmp) / "enhanced.h5ad", model=res_r, progress=False)["path"]
         row["robust_enhance_s"] = time.perf_counter() - t0
         row["enhanced_mb"] = out.stat().st_size / 2**20
     del res_r
@@ -206,7 +206,7 @@ def run_case(name: str, quick: bool, epochs: int, device: str, robust_only: bool
     if not big:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            enhance(adata, res, progress=False, out_path=Path(tmp) / "enhanced.h5ad")
+            enhance_to(adata, Path(tmp) / "enhanced.h5ad", model=res, progress=False)
             row["enhance_genes_per_s"] = n_genes / (time.perf_counter() - t0)
     del res, sub
     t0 = time.perf_counter()

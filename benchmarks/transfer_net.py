@@ -64,8 +64,8 @@ def prepare_case(points, c: dict) -> dict:
     from stentrans.grid import to_grid
     from stentrans.lattice import enhanced_mask
     from stentrans.models import registry
-    from stentrans.pseudospots import pseudospots
-    from stentrans.tl._realtruth import FinerTruth
+    from stentrans.io import pseudospots
+    from stentrans.tl import FinerTruth
 
     spots, truth = pseudospots(points, c["lattice"], c["spacing"], truth=True)
     a = pp.qc(spots, min_spot_fraction=pp.SCORED_SPOT_FRACTION)  # the genes its README numbers were made with
@@ -124,7 +124,7 @@ def train(cases: list[dict], steps: int, batch: int, seed: int, lr: float):
 def main(argv=None) -> int:
     import torch
 
-    from stentrans.read.finer import read_finer
+    from stentrans.io import read_finer
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", default=str(RT.OUT_JSON), help="JSON of benchmarks/realtruth.py listing the cases (and the baselines' scores)")

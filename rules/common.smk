@@ -4,6 +4,7 @@ import os
 import re
 
 import pandas as pd
+import yaml
 from snakemake.utils import validate
 
 # envs/*.yaml install this checkout's package: pip -e ${STENTRANS_CHECKOUT}
@@ -27,6 +28,18 @@ def _read_samples(path):
 
 
 samples = _read_samples(config["samples"])
+
+
+def _schema_enum(name):
+    """A list of the config schema's definitions (it mirrors the method registry; tests/test_workflow.py checks it)."""
+    with open(os.path.join(workflow.basedir, "schemas", "config.schema.yaml")) as fh:
+        return yaml.safe_load(fh)["definitions"][name]["enum"]
+
+
+# network methods enhance with the pretrain rule's checkpoint; the others are
+# fitted in the enhance job. Derived, not set by users: the report reads it.
+NETWORK_METHODS = _schema_enum("network_method")
+config["enhance"]["pretrained"] = config["enhance"]["method"] in NETWORK_METHODS
 SAMPLES = samples.index[samples["enabled"]].tolist()
 if not SAMPLES:
     raise ValueError(f"{config['samples']}: no enabled sample")
@@ -45,12 +58,6 @@ def _check_sample_lists():
                 f"config {key}.samples: {', '.join(unknown)} not in "
                 f"{config['samples']} ({', '.join(samples.index)})"
             )
-    measured = {"paper", "nested", "heldout-genes"}
-    if not measured & set(config["evaluate"]["protocols"]):
-        raise ValueError(
-            "config evaluate.protocols: give at least one of paper, nested, "
-            "heldout-genes (the gene panels are drawn from it)"
-        )
     for name, row in samples[samples["format"] == "cells"].iterrows():
         if row["enabled"] and "bin_size" not in config["binning"].get(name, {}):
             raise ValueError(
@@ -67,17 +74,6 @@ def _check_sample_lists():
             raise ValueError(
                 f"{config['samples']}: sample {name}: lattice {row['lattice']!r}: "
                 "a `finer` sample is binned onto hex or square, say which"
-            )
-    finer = set(samples.index[samples["format"] == "finer"])
-    for name in SAMPLES:
-        over = config["evaluate"]["samples"].get(name, {})
-        if (
-            "realtruth" in over.get("protocols", config["evaluate"]["protocols"])
-            and name not in finer
-        ):
-            raise ValueError(
-                f"config evaluate.protocols: realtruth needs the truth of finer data; "
-                f"sample {name} has format {samples.loc[name, 'format']!r}, not `finer`"
             )
 
 
@@ -229,7 +225,7 @@ def binning_settings(wildcards):
 
 
 def enhance_inputs(wildcards):
-    """The paper variant enhances with the pretrain rule's checkpoint; robust fits in the job.
+    """A network method enhances with the pretrain rule's checkpoint; the others are fitted in the job.
 
     The lattice mapping of the grid rule is checked against the enhanced spots.
     """
@@ -237,13 +233,9 @@ def enhance_inputs(wildcards):
         "data": result("qc", wildcards.sample),
         "grid": result("grid", wildcards.sample),
     }
-    if config["enhance"]["variant"] == "paper":
+    if config["enhance"]["pretrained"]:
         out["model"] = result("model", wildcards.sample)
     return out
-
-
-def is_simulated(wildcards):
-    return sample_row(wildcards)["source"] == "simulate"
 
 
 def eval_setting(key):
@@ -254,15 +246,6 @@ def eval_setting(key):
         return over.get(key, config["evaluate"][key])
 
     return get
-
-
-def eval_protocols(wildcards):
-    protocols = list(eval_setting("protocols")(wildcards))
-    if config["evaluate"]["truth"] and is_simulated(wildcards):
-        protocols.append("truth")
-    if config["evaluate"]["truth"] and is_finer(wildcards):
-        protocols.append("realtruth")
-    return list(dict.fromkeys(protocols))
 
 
 def evaluate_inputs(wildcards):
@@ -291,12 +274,6 @@ def pretrain_scratch(wildcards):
     key = json.dumps([config["model"], train], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{os.path.dirname(result('model', wildcards.sample))}/.pretrain-{digest}"
-
-
-def pattern_train_settings(wildcards):
-    """Settings of the paper network's further fits in the patterns rule's control (as pretrain)."""
-    keys = ("epochs", "batch_size", "lr", "crop")
-    return {**{k: config["train"][k] for k in keys}, **config["model"]}
 
 
 def species(wildcards):

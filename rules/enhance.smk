@@ -1,5 +1,6 @@
-# robust (default): fitted inside the enhance job, no pretrain step; paper: enhances
-# with the checkpoint of the pretrain rule.
+# enhance.method: robust (default) and the baselines are fitted inside the enhance
+# job, no pretrain step; network methods (stentrans ...) enhance with the
+# checkpoint of the pretrain rule.
 
 
 rule enhance:
@@ -13,8 +14,7 @@ rule enhance:
         "results/benchmarks/enhance/{sample}.tsv"
     params:
         chunk=config["enhance"]["chunk"],
-        variant=config["enhance"]["variant"],
-        robust_net=config["enhance"]["robust_net"],
+        method=config["enhance"]["method"],
         fill_lost=config["enhance"]["fill_lost"],
         seed=config["train"]["seed"],
         device=config["train"]["device"],

@@ -32,7 +32,9 @@ rule evaluate:
     benchmark:
         "results/benchmarks/evaluate/{sample}.tsv"
     params:
-        protocols=eval_protocols,
+        protocols=eval_setting("protocols"),
+        # and the protocols whose truth the sample has (simulated: truth; finer: realtruth)
+        truth=config["evaluate"]["truth"],
         methods=eval_setting("methods"),
         seeds=eval_setting("seeds"),
         max_genes=eval_setting("max_genes"),
@@ -76,6 +78,7 @@ rule ablation:
         "results/benchmarks/ablation/{sample}.tsv"
     params:
         protocols=[config["ablation"]["protocol"]],
+        truth=False,
         # ablation=True: the paper's network and its ablations (Table 1)
         methods=[],
         seeds=config["evaluate"]["seeds"],

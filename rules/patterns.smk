@@ -47,8 +47,6 @@ rule patterns:
         device=config["train"]["device"],
         seeds=config["patterns"]["seeds"],
         control=config["patterns"]["control"],
-        # the paper network re-trained at the further seeds with the pretrain settings
-        train=pattern_train_settings,
     threads: res("patterns", "threads")
     resources:
         gpu=1,

@@ -8,6 +8,7 @@ rule pretrain:
     benchmark:
         "results/benchmarks/pretrain/{sample}.tsv"
     params:
+        method=config["enhance"]["method"],
         model=config["model"],
         train=config["train"],
         scratch=pretrain_scratch,

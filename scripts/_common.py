@@ -14,6 +14,14 @@ import os
 
 log = logging.getLogger("stentrans.workflow")
 
+#: a sample's ``binning`` settings -> the reader options of :func:`stentrans.io.read_finer` (rules bin_cells and bin_finer)
+READER_OPTIONS = {"x": "x", "y": "y", "gene_column": "gene", "count": "count", "drop": "drop", "query": "query"}
+
+
+def reader_options(binning: dict) -> tuple[str, dict]:
+    """``(format, column options)`` of :func:`stentrans.io.read_finer` from a sample's ``binning`` settings (unset ones left out)."""
+    return binning.get("reader", "auto"), {arg: binning[key] for key, arg in READER_OPTIONS.items() if binning.get(key)}
+
 
 def start(snakemake) -> logging.Logger:
     """Log to the rule's log and let the package use the rule's threads (torch and BLAS alike)."""
@@ -21,7 +29,7 @@ def start(snakemake) -> logging.Logger:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the command line: waiting OpenMP threads sleep (docs/performance.md)
     # progress bars go to the terminal; keep their updates rare in batch jobs
     os.environ.setdefault("TQDM_MININTERVAL", "10")
-    from stentrans._utils import setup_logging
+    from stentrans.run import setup_logging
 
     setup_logging(snakemake.log[0] if snakemake.log else None)
     logging.captureWarnings(True)

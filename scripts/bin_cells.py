@@ -1,23 +1,19 @@
 """Rule bin_cells: cell-level / subcellular data -> square pseudo-spots (.h5ad)."""
 
-from _common import run
-
-#: config binning.<sample> keys -> stentrans.read.BinConfig fields
-FIELDS = {"x": "x", "y": "y", "gene_column": "gene", "min_cells": "min_cells"}
+from _common import reader_options, run
 
 
 def main(snakemake, log):
     import stentrans
     from stentrans.datasets import check_sha256, data_path
-    from stentrans.read import BinConfig, bin_cells, read_cells
+    from stentrans.io import BinConfig, read_finer, square_bins
 
     b = snakemake.params.binning
-    cfg = BinConfig(**{f: b[k] for k, f in FIELDS.items() if k in b})
     src = data_path(snakemake.input.data)
     if snakemake.params.sha256:
         log.info("%s: sha256 %s (as expected)", src, check_sha256(src, snakemake.params.sha256))
-    coords, counts, genes = read_cells(src, x=cfg.x, y=cfg.y, gene=cfg.gene, drop=b.get("drop", []), query=b.get("query") or None)
-    binned = bin_cells(coords, counts, b["bin_size"], x=cfg.x, y=cfg.y, gene=cfg.gene, genes=genes, min_cells=cfg.min_cells, source=src)
+    reader, columns = reader_options(b)
+    binned = square_bins(read_finer(src, reader, **columns), b["bin_size"], min_cells=b.get("min_cells", BinConfig().min_cells))
     stentrans.tl.write_h5ad(binned, snakemake.output[0])
     log.info("%d pseudo-spots x %d genes -> %s", binned.n_obs, binned.n_vars, snakemake.output[0])
 

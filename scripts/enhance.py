@@ -1,4 +1,4 @@
-"""Rule enhance: 2x enhancement of every gene (robust variant, or the pretrained paper network)."""
+"""Rule enhance: 2x enhancement of every gene with enhance.method (a network method from the pretrain rule's checkpoint)."""
 
 import json
 
@@ -6,26 +6,17 @@ from _common import run
 
 
 def main(snakemake, log):
-    import anndata as ad
-
     import stentrans
+    from stentrans.run import enhance_to
 
     p = snakemake.params
     adata = stentrans.read(snakemake.input.data)
-    if p.variant == "paper":
-        model = snakemake.input.model
-    else:
-        model = stentrans.tl.train(adata, "robust+net" if p.robust_net else "robust", seed=p.seed, device=p.device)
-    out = snakemake.output[0]
-    stentrans.tl.enhance(adata, model, chunk=p.chunk, device=p.device, fill_lost=p.fill_lost, out_path=out)
-    enh = ad.read_h5ad(out, backed="r")
-    st = enh.uns["stentrans"]
-    log.info("enhanced %d genes: %d measured + %d new spots (%d of them lost spots, fill_lost %s) -> %s", enh.n_vars, st["n_measured"], st["n_imputed"], st.get("n_lost", 0), st.get("fill_lost", "none"), out)
+    model = snakemake.input.get("model")  # network methods: the pretrain rule's checkpoint
+    st = enhance_to(adata, snakemake.output[0], method=p.method, model=model, seed=p.seed, chunk=p.chunk, device=p.device, fill_lost=p.fill_lost)
     mapping = json.loads(open(snakemake.input.grid).read())
     if (st["n_measured"], st["n_imputed"]) != (mapping["n_measured"], mapping["n_new"]):
-        raise RuntimeError(f"{out}: {st['n_measured']} + {st['n_imputed']} spots, but the lattice mapping {snakemake.input.grid} has {mapping['n_measured']} + {mapping['n_new']}")
+        raise RuntimeError(f"{st['path']}: {st['n_measured']} + {st['n_imputed']} spots, but the lattice mapping {snakemake.input.grid} has {mapping['n_measured']} + {mapping['n_new']}")
     log.info("%s", stentrans.pp.gene_filter_note(adata, how="workflow"))
-    enh.file.close()
 
 
 run(snakemake, main)  # noqa: F821

@@ -1,4 +1,4 @@
-"""Rule pretrain: self-supervised training of the paper's network; resumable after an interruption.
+"""Rule pretrain: self-supervised training of the network method that enhances (enhance.method); resumable after an interruption.
 
 Training checkpoints go to a scratch folder keyed by the settings (not the
 rule's output), so a killed run continues from its last checkpoint when
@@ -14,7 +14,6 @@ from _common import run
 
 def main(snakemake, log):
     import stentrans
-    from stentrans.models.registry import PAPER_METHOD
 
     t = snakemake.params.train
     scratch = Path(snakemake.params.scratch)
@@ -24,7 +23,7 @@ def main(snakemake, log):
         log.info("resuming from %s", ckpt)
     adata = stentrans.read(snakemake.input[0])
     settings = {k: t[k] for k in ("epochs", "batch_size", "lr", "checkpoint_every", "crop")}
-    fitted = stentrans.tl.train(adata, PAPER_METHOD, seed=t["seed"], device=t["device"], checkpoint=ckpt, resume=True, **settings, **snakemake.params.model)
+    fitted = stentrans.tl.train(adata, method=snakemake.params.method, seed=t["seed"], device=t["device"], checkpoint=ckpt, resume=True, **settings, **snakemake.params.model)
     log.info("trained %d epochs in %.1f s, final loss %.5g -> %s", fitted.epochs_run, fitted.seconds, fitted.final_loss, ckpt)
     os.replace(ckpt, snakemake.output[0])
     shutil.rmtree(scratch, ignore_errors=True)

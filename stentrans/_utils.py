@@ -127,6 +127,79 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
         raise
 
 
+def ordered(values, order) -> list:
+    """Distinct ``values`` in the order of ``order``; values not in it last, as they come."""
+    seen = list(dict.fromkeys(values))
+    rank = {v: i for i, v in enumerate(order)}
+    return sorted(seen, key=lambda v: (rank.get(v, len(rank)), seen.index(v)))
+
+
+def check_output(path, *, suffixes=(".h5ad",), field: str = "output", folder: bool = False) -> Path:
+    """``path`` as a :class:`~pathlib.Path` once it is known to be writable; else an :class:`InputError`.
+
+    Called before any work, so a mistake in the output costs nothing and
+    leaves nothing behind. A file output must end in one of ``suffixes``
+    (case-insensitive) and not be an existing folder (a ``.zarr`` store is
+    a folder and may replace one); a ``folder`` output must not be an
+    existing file. Either way the nearest existing folder at or above where
+    it goes must take a new file: a probe file is created there and removed
+    (permissions, read-only file systems and a file in the way all show).
+    """
+    from ._errors import InputError
+
+    path = Path(path)
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise InputError(path, field, "exists and is not a folder")
+        parent = path
+    else:
+        name = path.name.lower()
+        if not any(name.endswith(s) for s in suffixes):
+            raise InputError(path, field, f"suffix {path.suffix or '(none)'!r}: the output must end in {' or '.join(suffixes)}")
+        if path.is_dir() and not name.endswith(".zarr"):
+            raise InputError(path, field, "is an existing folder, not a file")
+        parent = path.parent
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(path, field, f"cannot be written: {parent} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".stentrans-probe-", dir=parent)
+    except OSError as err:
+        raise InputError(path, field, f"cannot be written: {parent}: {err.strerror or type(err).__name__}") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def jsonable(o):
+    """``o`` with numpy scalars as Python numbers, tuples as lists, non-finite floats and ``pd.NA`` as None (for :mod:`json`)."""
+    if isinstance(o, dict):
+        return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [jsonable(v) for v in o]
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, (np.floating, float)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if o is not None and type(o).__name__ == "NAType":
+        return None
+    return o
+
+
+def write_json(obj, path, indent: int = 2):
+    """Write :func:`jsonable` of ``obj`` as JSON atomically; returns ``path``."""
+    import json
+
+    with atomic_path(path, suffix=".json") as tmp:
+        Path(tmp).write_text(json.dumps(jsonable(obj), indent=indent))
+    return path
+
+
 def write_tsv(df, path, index: bool = False, **to_csv):
     """Write a DataFrame as TSV atomically; returns ``path``."""
     with atomic_path(path, suffix=".tsv") as tmp:
@@ -142,7 +215,7 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def setup_logging(logfile: str | os.PathLike | None = None, level=logging.INFO) -> None:
+def setup_logging(logfile: str | os.PathLike | None = None, *, level=logging.INFO) -> None:
     """Log to stderr and, when given, to ``logfile`` (the Snakemake rule's log)."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if logfile:

@@ -46,6 +46,15 @@ def lattice_of(adata) -> str:
     return lat
 
 
+def layer_matrix(adata, layer: str | None = None):
+    """``adata.layers[layer]``, or ``X`` when ``layer`` is None; a missing layer is an :class:`InputError`."""
+    if layer is not None:
+        if layer not in adata.layers:
+            raise InputError(source_of(adata), "layer", f"{layer!r} not in layers {list(adata.layers)}")
+        return adata.layers[layer]
+    return adata.X
+
+
 def dense(X) -> np.ndarray:
     return X.toarray() if sp.issparse(X) else np.asarray(X)
 
@@ -58,7 +67,7 @@ def grid_of(adata) -> Grid:
     return fit_grid(adata.obs["array_row"].to_numpy(), adata.obs["array_col"].to_numpy(), lattice_of(adata), source=st.get("source"))
 
 
-def to_grid(adata, genes=None, layer: str | None = None, dtype=np.float32, grid: Grid | None = None) -> GridData:
+def to_grid(adata, *, genes=None, layer: str | None = None, dtype=np.float32, grid: Grid | None = None) -> GridData:
     """Map genes to dense ``(n_genes, u, v)`` maps plus the in-tissue mask.
 
     Parameters
@@ -84,7 +93,7 @@ def to_grid(adata, genes=None, layer: str | None = None, dtype=np.float32, grid:
     return GridData(maps, mask_from_pixels(p, q, grid.shape), grid, p, q, np.asarray(sub.var_names))
 
 
-def from_grid(maps: np.ndarray, gd_or_adata, grid: Grid | None = None) -> np.ndarray:
+def from_grid(maps: np.ndarray, gd_or_adata, *, grid: Grid | None = None) -> np.ndarray:
     """Values of ``maps`` at the spots: ``(n_spots, n_genes)``.
 
     ``gd_or_adata`` is the :class:`GridData` from :func:`to_grid` or the AnnData

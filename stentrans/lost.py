@@ -22,10 +22,10 @@ array_col`` even) without a spot. Where they come from (:func:`resolve`):
     notch in the edge of an enclosed tissue-free area (a lumen) can be.
 ``"tissue"`` (:func:`tissue_positions`)
     Space Ranger positions flagged ``in_tissue`` that have no spot in the
-    data: the reader drops them and keeps only their number
-    (``uns["stentrans"]["n_positions_without_counts"]``) and the positions
-    file (``uns["stentrans"]["positions_file"]``), which is read again here;
-    spots removed by QC count too.
+    data: the reader records every in-tissue position of the positions file
+    (``uns["stentrans"]["in_tissue_positions"]``, beside their number without
+    counts, ``n_positions_without_counts``), so nothing is read again here;
+    spots removed by QC (or any subset) count too.
 a list (:func:`parse_positions`)
     Given by the user: ST spot ids ``XxY`` (``array_col = X``, ``array_row =
     Y``, as the readers map them), ``"row,col"`` strings or ``(row, col)``
@@ -180,23 +180,20 @@ def read_positions_file(path) -> list[tuple[int, int]]:
 # ---------------------------------------------------------------------------
 # Space Ranger's in-tissue positions
 # ---------------------------------------------------------------------------
-def tissue_positions(adata, positions_file=None) -> list[tuple[int, int]]:
-    """Positions flagged ``in_tissue`` in the Space Ranger positions file that have no spot in ``adata``.
+def tissue_positions(adata) -> list[tuple[int, int]]:
+    """In-tissue positions of the Space Ranger positions file that have no spot in ``adata``.
 
-    ``positions_file`` defaults to ``uns["stentrans"]["positions_file"]``
-    (written by :func:`stentrans.read`); data without one have none.
+    From ``uns["stentrans"]["in_tissue_positions"]``, which :func:`stentrans.read`
+    records for inputs with a positions file; no file is read. Data without
+    them have none (an :class:`~stentrans.InputError`).
     """
-    from .read.positions import read_positions
-
     st = adata.uns.get("stentrans", {})
-    path = positions_file if positions_file is not None else st.get("positions_file")
-    if path is None:
-        raise InputError(st.get("source"), "positions_file", "fill_lost='tissue' needs a Space Ranger positions file (the data were not read from Space Ranger output)")
-    pos = read_positions(path)
-    inside = pos[(pos["in_tissue"].to_numpy() == 1) & ~pos.index.isin(adata.obs_names)]
-    r = np.rint(inside["array_row"].to_numpy(float)).astype(np.int64)
-    c = np.rint(inside["array_col"].to_numpy(float)).astype(np.int64)
-    return list(dict.fromkeys(zip(r.tolist(), c.tolist())))
+    recorded = st.get("in_tissue_positions")
+    if recorded is None:
+        raise InputError(st.get("source"), "in_tissue_positions", "fill_lost='tissue' needs the in-tissue positions of a Space Ranger positions file, which stentrans.read records (these data were not read from one, or by an older version: read them again)")
+    pos = np.asarray(recorded, dtype=np.int64).reshape(-1, 2)
+    spots = set(zip(np.rint(adata.obs["array_row"].to_numpy(float)).astype(np.int64).tolist(), np.rint(adata.obs["array_col"].to_numpy(float)).astype(np.int64).tolist()))
+    return [rc for rc in dict.fromkeys(map(tuple, pos.tolist())) if rc not in spots]
 
 
 # ---------------------------------------------------------------------------

@@ -414,7 +414,7 @@ def test_too_few_spots_api_names_the_file(tmp_path):
         stentrans.tl.train(a, progress=False)
     assert e.value.file == str(f) and e.value.field == "mask" and str(e.value).startswith(f"{f}: mask: ")
     with pytest.raises(InputError, match="too few spots") as e:
-        stentrans.tl.enhance(a, out_path=tmp_path / "out.h5ad", progress=False)
+        stentrans.run.enhance_to(a, tmp_path / "out.h5ad", progress=False)
     assert e.value.file == str(f)
     assert not (tmp_path / "out.h5ad").exists()
     # an AnnData that knows no file still says so
@@ -453,7 +453,8 @@ def _bad_gmts(d: Path) -> dict:
 
 def test_bad_gmt_api_writes_nothing(tmp_path):
     from stentrans import InputError
-    from stentrans.tl import read_gmt, run_patterns
+    from stentrans.run import patterns_to
+    from stentrans.tl import read_gmt
 
     import stentrans
 
@@ -468,7 +469,7 @@ def test_bad_gmt_api_writes_nothing(tmp_path):
         assert "\n" not in str(e.value)
         out = tmp_path / f"out_{name}"
         with pytest.raises(InputError):
-            run_patterns(a, gmt=gmt, top=3, outdir=out, plots=False)
+            patterns_to(a, out, gmt=gmt, top=3, plots=False)
         assert not out.exists(), f"{name}: {sorted(p.name for p in out.iterdir())}"
 
 

@@ -59,7 +59,7 @@ def _check_contract(enh, measured):
 def test_enhance_simulated(tmp_path, lattice):
     a = simulate(lattice, n_genes=24, seed=1, size="st" if lattice == "square" else "visium")
     res = st.tl.train(a, **TINY)
-    enh = enhance(a, res, progress=False)
+    enh = enhance(a, model=res, progress=False)
     _check_contract(enh, a)
     gd = to_grid(a)
     H = enhanced_mask(gd.mask | lost.detect(gd.mask, lattice), lattice)  # lost spots are filled by default
@@ -82,8 +82,8 @@ def test_enhance_simulated(tmp_path, lattice):
 
 def test_same_seed_same_enhanced_X():
     a = simulate("square", n_genes=16, seed=2)
-    e1 = enhance(a, st.tl.train(a, **TINY), progress=False)
-    e2 = enhance(a, st.tl.train(a, **TINY), progress=False)
+    e1 = enhance(a, model=st.tl.train(a, **TINY), progress=False)
+    e2 = enhance(a, model=st.tl.train(a, **TINY), progress=False)
     np.testing.assert_array_equal(e1.X, e2.X)
 
 
@@ -129,7 +129,7 @@ def test_enhance_real_data_plots(shared_data, tmp_path, name):
     a = st.read(shared_data / name)
     a = st.pp.qc(a, min_spot_fraction=0.3)
     a = a[:, :64].copy()
-    enh = enhance(a, st.tl.train(a, method="stentrans", epochs=1, depth=1, batch_size=64, progress=False), progress=False)
+    enh = enhance(a, model=st.tl.train(a, method="stentrans", epochs=1, depth=1, batch_size=64, progress=False), progress=False)
     _check_contract(enh, a)
     path = write_h5ad(enh, tmp_path / "enh.h5ad")
     back = ad.read_h5ad(path)
@@ -145,43 +145,47 @@ def test_enhance_real_data_plots(shared_data, tmp_path, name):
 
 
 @pytest.mark.parametrize("lattice", ["square", "hex"])
-def test_enhance_robust_variant(tmp_path, lattice):
+def test_enhance_robust_method(tmp_path, lattice):
     a = simulate(lattice, n_genes=40, seed=5, size="st")
-    res = st.tl.train(a, variant="robust", seed=0, progress=False)
-    enh = enhance(a, res, progress=False, chunk=16)  # chunks must not change the result
-    assert enh.uns["stentrans"]["variant"] == "robust"
+    res = st.tl.train(a, method="robust", seed=0, progress=False)
+    enh = enhance(a, model=res, progress=False, chunk=16)  # chunks must not change the result
+    assert enh.uns["stentrans"]["method"] == "robust" and "variant" not in enh.uns["stentrans"]
     meas = ~enh.obs["is_imputed"].to_numpy()
     # measured spots keep their measured counts
     np.testing.assert_allclose(enh.X[meas], a[enh.obs["barcode"][meas]].X.toarray(), rtol=1e-5, atol=1e-4)
-    whole = enhance(a, res, progress=False, chunk=512)
+    whole = enhance(a, model=res, progress=False, chunk=512)
     np.testing.assert_allclose(enh.X, whole.X, rtol=1e-5, atol=1e-5)
     write_h5ad(enh, tmp_path / "e.h5ad")
-    # the CLI: without --model, enhance fits the robust variant (the users' default);
-    # keeping a checkpoint only exists for the paper variant
+    # the CLI: without --model, enhance fits the robust method (the users' default);
+    # keeping a checkpoint only exists for network methods
     inp = tmp_path / "in.h5ad"
     a.write_h5ad(inp)
     out = tmp_path / "cli.h5ad"
     r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     cli = ad.read_h5ad(out)
-    assert cli.uns["stentrans"]["variant"] == "robust"
+    assert cli.uns["stentrans"]["method"] == "robust"
     np.testing.assert_allclose(cli.X, whole.X, rtol=1e-5, atol=1e-5)
     ck = tmp_path / "keep.pt"
     r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(tmp_path / "x.h5ad"), "--save-model", str(ck)], capture_output=True, text=True)
-    assert r.returncode == 2 and "--variant paper" in r.stderr and str(ck) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and "--method stentrans" in r.stderr and str(ck) in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not ck.exists() and not (tmp_path / "x.h5ad").exists()
-    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "train", str(inp), "-o", str(tmp_path / "m.pt"), "--variant", "robust"], capture_output=True, text=True)
-    assert r.returncode == 2 and "variant" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "train", str(inp), "-o", str(tmp_path / "m.pt"), "--method", "robust"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--method" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # --variant, the older name, still works and says so
+    r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(tmp_path / "v.h5ad"), "--variant", "linear"], capture_output=True, text=True)
+    assert r.returncode == 0 and "use --method linear" in r.stderr, r.stderr
+    assert ad.read_h5ad(tmp_path / "v.h5ad").uns["stentrans"]["method"] == "linear"
 
 
-@pytest.mark.parametrize("variant", ["paper", "robust"])
-def test_streamed_enhancement_equals_in_memory(tmp_path, variant):
-    """out_path streams X to the file one gene chunk at a time; same file contents as in memory."""
+@pytest.mark.parametrize("method", ["stentrans", "robust"])
+def test_streamed_enhancement_equals_in_memory(tmp_path, method):
+    """run.enhance_to streams X to the file one gene chunk at a time; same file contents as in memory."""
     a = simulate("hex", n_genes=70, seed=2, size="st")
-    kw = {"variant": "robust"} if variant == "robust" else dict(method="stentrans", epochs=2, depth=1, heads=2, batch_size=32)
+    kw = {"method": "robust"} if method == "robust" else dict(method="stentrans", epochs=2, depth=1, heads=2, batch_size=32)
     res = st.tl.train(a, progress=False, seed=0, **kw)
-    mem = enhance(a, res, progress=False, chunk=16)
-    path = enhance(a, res, progress=False, chunk=16, out_path=tmp_path / "s.h5ad")
+    mem = enhance(a, model=res, progress=False, chunk=16)
+    path = st.run.enhance_to(a, tmp_path / "s.h5ad", model=res, progress=False, chunk=16)["path"]
     assert path == tmp_path / "s.h5ad" and not list(tmp_path.glob(".*part*"))
     disk = ad.read_h5ad(path)
     np.testing.assert_array_equal(disk.X, mem.X)
@@ -200,13 +204,12 @@ def test_one_default_method_in_train_and_enhance():
     fitted = st.tl.train(a, progress=False)
     assert fitted.method == registry.DEFAULT_METHOD
     e1 = enhance(a, progress=False)  # fitted inside, the same default
-    e2 = enhance(a, fitted, progress=False)
+    e2 = enhance(a, model=fitted, progress=False)
     assert e1.uns["stentrans"]["method"] == e2.uns["stentrans"]["method"] == registry.DEFAULT_METHOD
     np.testing.assert_array_equal(e1.X, e2.X)
-    # the older keyword: variant="paper" is the paper's network
-    assert st.tl.train(a, variant="paper", **{k: v for k, v in TINY.items() if k != "method"}).method == registry.PAPER_METHOD
+    # one vocabulary: registry names only
     with pytest.raises(st.InputError, match="variant"):
-        st.tl.train(a, method="robust", variant="paper")
+        st.tl.train(a, variant="paper")
     with pytest.raises(st.InputError, match="unknown method"):
         st.tl.train(a, method="bogus")
 
@@ -215,7 +218,7 @@ def test_enhance_with_any_registry_method():
     from stentrans.models import registry
 
     a = simulate("hex", n_genes=6, seed=7, size="st")
-    enh = enhance(a, "linear", progress=False, chunk=4)
+    enh = enhance(a, model="linear", progress=False, chunk=4)
     assert enh.uns["stentrans"]["method"] == "linear"
     gd = to_grid(a)
     H = enhanced_mask(gd.mask | lost.detect(gd.mask, "hex"), "hex")  # lost spots filled by default
@@ -235,7 +238,7 @@ def test_cli_arguments_come_from_the_config_dataclasses():
 
     p = build_parser()
     args = p.parse_args(["enhance", "in.h5ad", "-o", "out.h5ad"])
-    assert args.variant is None and args.chunk == 512
+    assert args.method is None and args.variant is None and args.chunk == 512
     paper = {**dataclasses.asdict(ModelConfig()), **dataclasses.asdict(TrainConfig())}
     paper.pop("seed")
     assert _settings(args, "stentrans") == paper
@@ -244,21 +247,25 @@ def test_cli_arguments_come_from_the_config_dataclasses():
     assert _settings(args, "robust") == robust
     assert _settings(args, "linear") == {}
     # today's flag names
-    args = p.parse_args(["train", "in.h5ad", "-o", "m.pt", "--no-pos", "--no-res", "--betas", "0.4", "0.5", "--robust-net", "--variant", "paper", "--crop", "12", "--seed", "3"])
+    args = p.parse_args(["train", "in.h5ad", "-o", "m.pt", "--no-pos", "--no-res", "--betas", "0.4", "0.5", "--method", "stentrans", "--crop", "12", "--seed", "3"])
     s = _settings(args, "stentrans")
     assert (s["use_pos"], s["use_res"], s["betas"], s["crop"], args.seed) == (False, False, (0.4, 0.5), 12, 3)
-    assert _settings(args, "robust")["net"] is True
-    variant = next(a for a in p._subparsers._group_actions[0].choices["enhance"]._actions if a.dest == "variant")
-    assert variant.choices == ["paper", *registry.METHODS]
+    # train writes network checkpoints only: the robust method's options are enhance's
+    with pytest.raises(SystemExit):
+        p.parse_args(["train", "in.h5ad", "-o", "m.pt", "--robust-net"])
+    args = p.parse_args(["enhance", "in.h5ad", "-o", "e.h5ad", "--robust-net", "--robust-no-keep-measured", "--seed", "3"])
+    assert _settings(args, "robust")["net"] is True and _settings(args, "robust")["keep_measured"] is False and args.seed == 3
+    method = next(a for a in p._subparsers._group_actions[0].choices["enhance"]._actions if a.dest == "method")
+    assert method.choices == list(registry.METHODS)
 
 
 def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
     """``is_lost`` is always in the contract; lost spots are filled by default, ``none`` leaves them out; streamed as in memory."""
     a = simulate("square", n_genes=10, seed=7)
-    fitted = st.tl.train(a, "linear", progress=False)
-    default = enhance(a, fitted, progress=False)
+    fitted = st.tl.train(a, method="linear", progress=False)
+    default = enhance(a, model=fitted, progress=False)
     assert default.uns["stentrans"]["fill_lost"] == "auto" and default.uns["stentrans"]["n_lost"] == int(default.obs["is_lost"].sum()) > 0
-    plain = enhance(a, fitted, progress=False, fill_lost="none")
+    plain = enhance(a, model=fitted, progress=False, fill_lost="none")
     assert plain.obs["is_lost"].dtype == bool and not plain.obs["is_lost"].any()
     prov = plain.uns["stentrans"]
     assert prov["fill_lost"] == "none" and prov["n_lost"] == 0 and np.asarray(prov["lost"]).shape == (0, 2)
@@ -267,12 +274,12 @@ def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
     # none leaves the enhanced spots as before lost spots existed
     gd = to_grid(a)
     assert plain.n_obs == enhanced_mask(gd.mask, "square").sum()
-    filled = enhance(a, fitted, progress=False, fill_lost="auto")
+    filled = enhance(a, model=fitted, progress=False, fill_lost="auto")
     np.testing.assert_array_equal(filled.X, default.X)
     assert filled.n_obs == enhanced_mask(gd.mask | lost.detect(gd.mask, "square"), "square").sum() > plain.n_obs
     assert filled.uns["stentrans"]["n_lost"] == int(filled.obs["is_lost"].sum()) > 0
     assert filled.uns["stentrans"]["n_imputed"] == int(filled.obs["is_imputed"].sum())
-    path = enhance(a, fitted, progress=False, fill_lost="auto", out_path=tmp_path / "filled.h5ad")
+    path = st.run.enhance_to(a, tmp_path / "filled.h5ad", model=fitted, progress=False, fill_lost="auto")["path"]
     streamed = ad.read_h5ad(path)
     np.testing.assert_array_equal(streamed.X, filled.X)
     assert streamed.obs_names.equals(filled.obs_names)
@@ -280,7 +287,7 @@ def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
     np.testing.assert_array_equal(streamed.uns["stentrans"]["lost"], filled.uns["stentrans"]["lost"])
     assert streamed.uns["stentrans"]["fill_lost"] == "auto"
     with pytest.raises(st.InputError, match="'sometimes'"):
-        enhance(a, fitted, progress=False, fill_lost="sometimes")
+        enhance(a, model=fitted, progress=False, fill_lost="sometimes")
 
 
 # ---------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from scipy.stats import pearsonr
 
 from stentrans import pl
 from stentrans.metrics import pcc
-from stentrans.report import ablation_table, summarize, to_markdown
+from stentrans.report import ablation_table, to_markdown
+from stentrans.tl import summarize
 from stentrans.tl._evaluate import PER_GENE_COLUMNS, evaluate
 from stentrans.tl._protocols import ProtocolData
 from stentrans.lattice import enhanced_mask, kept_mask
@@ -149,7 +150,7 @@ def test_nested_never_sees_removed_spots(lattice, monkeypatch):
     monkeypatch.setattr(tr, "fit_network", spy_fit)
     monkeypatch.setattr(bl, "upsample", spy_up)
     methods = ("stentrans", "dist", "linear", "cubic", "nn", "nedi")
-    kw = dict(protocol="nested", methods=methods, seeds=(0,), epochs=2, model_kwargs=TINY, baseline_kwargs=FAST_DIST, progress=False, keep_genes=list(a.var_names), device="cpu")
+    kw = dict(protocol="nested", methods=methods, seeds=(0,), settings={"network": {"epochs": 2, **TINY}, **FAST_DIST}, progress=False, keep_genes=list(a.var_names), device="cpu")
     r1 = evaluate(a, **kw)
     n_calls = len(seen)
     r2 = evaluate(b, **kw)
@@ -179,7 +180,7 @@ def test_per_gene_table_and_spots(monkeypatch):
     trained = []
     real_fit = tr.fit_network
     monkeypatch.setattr(tr, "fit_network", lambda maps, *x, **k: trained.append(maps.shape) or real_fit(maps, *x, **k))
-    res = evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("stentrans", "linear", "nn"), seeds=(0, 1), epochs=2, model_kwargs=TINY, progress=False, device="cpu")
+    res = evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("stentrans", "linear", "nn"), seeds=(0, 1), settings={"network": {"epochs": 2, **TINY}}, progress=False, device="cpu")
     pg, s = res["per_gene"], res["summary"]
     assert list(pg.columns) == ["gene", "method", "protocol", "seed", "pcc", "n_spots"]
     assert set(pg["protocol"]) == {"paper", "paper-removed", "nested", "heldout-genes", "heldout-genes-removed"}
@@ -212,7 +213,7 @@ def test_paper_all_spots_at_least_removed_spots():
     from stentrans.datasets import simulate
 
     a = simulate("square", n_genes=30, seed=3, shape=(16, 16), tissue_fraction=0.9)
-    res = evaluate(a, protocol="paper", methods=("stentrans", "linear", "nn"), seeds=(0,), epochs=5, model_kwargs=TINY, train_kwargs={"batch_size": 8}, progress=False, device="cpu")
+    res = evaluate(a, protocol="paper", methods=("stentrans", "linear", "nn"), seeds=(0,), settings={"network": {"epochs": 5, **TINY, "batch_size": 8}}, progress=False, device="cpu")
     s = res["summary"].set_index(["method", "protocol"])["mean"]
     for m in ("stentrans", "linear", "nn"):
         assert s[(m, "paper")] >= s[(m, "paper-removed")], m
@@ -251,7 +252,7 @@ def truth_run():
     a = simulate("square", n_genes=TRUTH_GENES, seed=0, shape=(24, 24), tissue_fraction=0.8)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STENTRANS_THREADS", "1")
-        res = evaluate(a, protocol="truth", methods=("stentrans", "linear", "cubic", "nn", "nedi"), seeds=(0,), epochs=TRUTH_EPOCHS, model_kwargs=dict(depth=2), train_kwargs={"batch_size": 16}, progress=False, device="cpu")
+        res = evaluate(a, protocol="truth", methods=("stentrans", "linear", "cubic", "nn", "nedi"), seeds=(0,), settings={"network": {"epochs": TRUTH_EPOCHS, "depth": 2, "batch_size": 16}}, progress=False, device="cpu")
     return a, res
 
 
@@ -297,10 +298,10 @@ def test_spot_polygons_tile():
     for j in (1, 2):
         d = np.linalg.norm(polys[0][:, None] - polys[j][None], axis=-1)
         assert (d < 1e-9).sum() == 2
-    sq = pl.spot_tiles(np.array([0, 0]), np.array([0, 1]), "square", 1.0)
+    sq = pl.spot_tiles(np.array([0, 0]), np.array([0, 1]), "square", step=1.0)
     d = np.linalg.norm(sq[0][:, None] - sq[1][None], axis=-1)
     assert (d < 1e-9).sum() == 2
-    half = pl.spot_tiles(np.array([0.0]), np.array([0.0]), "hex", 0.5)
+    half = pl.spot_tiles(np.array([0.0]), np.array([0.0]), "hex", step=0.5)
     assert np.linalg.norm(half[0], axis=1).max() == pytest.approx(1 / math.sqrt(3))
 
 
@@ -406,7 +407,7 @@ def test_fits_once_per_data_and_seed_and_predicts_deterministic_methods_once(mon
     monkeypatch.setattr(be.DISTEnhancer, "fit", lambda self, maps, *a, seed=0, **k: fits.append((maps.shape, seed)) or real_fit(self, maps, *a, seed=seed, **k))
     monkeypatch.setattr(be.InterpolationFitted, "predict", lambda self, *a, **k: predicts.append(self.method) or real_predict(self, *a, **k))
     a = toy("hex", n_genes=5)
-    evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("dist", "linear"), seeds=(0, 1), baseline_kwargs=FAST_DIST, progress=False, device="cpu")
+    evaluate(a, protocol=["paper", "nested", "heldout-genes"], methods=("dist", "linear"), seeds=(0, 1), settings=FAST_DIST, progress=False, device="cpu")
     # DIST learns from the maps it is given, D(G) in all three protocols: one fit per seed
     assert [s for _, s in fits] == [0, 1]
     assert predicts == ["linear"]  # deterministic: one prediction of every gene, reused
@@ -506,3 +507,23 @@ def test_cli_fits_every_gene_qc_keeps_and_scores_the_genes_seen_in_10_percent(tm
     assert rare not in set(pg["gene"]) and len(set(pg["gene"])) == a.n_vars - 1
     assert f"scoring {a.n_vars - 1} of {a.n_vars} genes" in r.stderr and "every method is fitted on all 10" in r.stderr
     assert "kept (detected in at least 3 spots)" in r.stderr.strip().splitlines()[-1]
+
+
+def test_protocols_carry_their_own_words():
+    """Figure labels, page texts and help come from the protocol table: a new protocol is one entry there."""
+    from stentrans.pl._style import protocol_label, protocol_order
+    from stentrans.report.page import page_scores
+    from stentrans.tl import PROTOCOLS, SCORES, EvaluateConfig
+
+    assert all(s.label for s in SCORES.values()), [n for n, s in SCORES.items() if not s.label]
+    assert [protocol_label(n) for n in SCORES] == [s.label for s in SCORES.values()]
+    assert protocol_order(["lost", "nested", "unknown", "paper"]) == ["paper", "nested", "lost", "unknown"]
+    texts = page_scores()
+    assert list(texts)[0] == EvaluateConfig().protocol and set(texts) <= set(SCORES)
+    # every protocol's first score has a page section, except the real truth's (a section of its own)
+    assert {p.scores[0].name for p in PROTOCOLS.values()} - set(texts) == {"realtruth"}
+    from stentrans.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert all(name in sub.choices["evaluate"].format_help() and name in parser.format_help() for name in PROTOCOLS)

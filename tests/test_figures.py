@@ -52,7 +52,7 @@ def test_spot_tiles_are_the_old_tiles(section):
     lat = gd.grid.lattice
     for grid, mask in ((gd.grid, gd.mask), (gd.grid.up(), enhanced_mask(gd.mask, lat))):
         r, c = grid.coords(*np.nonzero(mask))
-        new = pl.spot_tiles(r, c, lat, grid.step)
+        new = pl.spot_tiles(r, c, lat, step=grid.step)
         np.testing.assert_allclose(new, _old_tiles(r, c, lat, grid.step), rtol=0, atol=1e-12)
         assert np.array_equal(new, _old_tiles(r, c, lat, grid.step))  # in fact bit for bit
 
@@ -107,7 +107,7 @@ def test_gene_panels_and_enhanced_genes(section, tmp_path):
     assert [a.get_title() for a in fig.axes[:4]] == ["Ground truth", "Down-sampled input", registry.label("linear"), registry.label("robust")]
     with pytest.raises(ValueError, match="shape"):
         pl.gene_panels(section, genes, {"bad": np.zeros((2, 3, 3))})
-    enhanced = stentrans.tl.enhance(section, "linear", progress=False)
+    enhanced = stentrans.tl.enhance(section, model="linear", progress=False)
     fig = pl.enhanced_genes(section, enhanced, n_genes=2, dataset="toy", save=tmp_path / "enh.png")
     assert (tmp_path / "enh.png").is_file() and (tmp_path / "enh.pdf").is_file()
     assert [a.get_title().split("\n")[0] for a in fig.axes[:2]] == pl.top_variance_genes(section, 2)
@@ -153,7 +153,7 @@ def test_grid_mapping_counts(section, tmp_path):
     # the enhancement fills exactly these positions
     import stentrans
 
-    enh = stentrans.tl.enhance(section, "linear", progress=False)
+    enh = stentrans.tl.enhance(section, model="linear", progress=False)
     assert enh.n_obs == m["n_enhanced"] and int(enh.obs["is_imputed"].sum()) == m["n_new"]
     path = write_grid_mapping(m, tmp_path / "g" / "mapping.json")
     assert json.loads(path.read_text()) == m

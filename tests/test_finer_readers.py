@@ -1,4 +1,4 @@
-"""Readers of finer data (stentrans.read.finer and its formats): each layout on a small file, bad input, and the shared finer sets (slow)."""
+"""Readers of finer data (stentrans.io.formats and the point readers): each layout on a small file, bad input, and the shared finer sets (slow)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 import scipy.sparse as sp
 
 from stentrans import InputError, cli
-from stentrans.pseudospots import noise_ceiling, pseudospots
-from stentrans.read.finer import detect_format, read_finer
+from stentrans.io.binning import noise_ceiling, pseudospots
+from stentrans.io.formats import detect_format, read_finer
 
 REPO = Path(__file__).resolve().parents[1]
 MOL = pd.DataFrame({"x": [1.0, 2.5, 3.0, 10.0, 11.5], "y": [0.5, 1.0, 7.0, 3.0, 3.5], "gene": ["B", "A", "B", "C", "A"]})
@@ -200,8 +200,8 @@ def test_bad_format_and_columns(tmp_path):
 
 def test_extent_is_bounded_before_anything_is_allocated(tmp_path):
     """The lattice and the tissue-mask raster are bounded by the points' extent (issue 30, item 9)."""
-    from stentrans.pseudospots import MAX_MASK_PIXELS, PseudoSpotConfig, tissue_mask
-    from stentrans.read.points import Points
+    from stentrans.io.binning import MAX_MASK_PIXELS, PseudoSpotConfig, tissue_mask
+    from stentrans.io.points import Points
 
     # 4,000 x 4,000 lattice steps fit a lattice grid (2**26 pixels) but not a mask of quarter steps (16,000**2 > 2**27)
     xy = np.array([[0.0, 0.0], [4000.0, 4000.0], [2000.0, 2000.0]])

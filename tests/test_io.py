@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 import stentrans
 from stentrans import InputError, cli
-from stentrans.read import read_positions, snap_to_lattice
+from stentrans.io import read_positions, snap_to_lattice
 from stentrans.grid import grid_of, to_grid
 from stentrans.lattice import fit_grid, spots_to_pixels
 
@@ -652,7 +652,7 @@ def test_grid_is_bounded_at_read_time(tmp_path):
     with pytest.raises(InputError, match=r'obs\["array_row"\].*limit of 32768'):
         stentrans.read(tmp_path / "huge.h5ad")
     # cells binned into too many squares
-    from stentrans.read import bin_cells
+    from stentrans.io import bin_cells
 
     cells = pd.DataFrame({"x": [0.0, 1e9], "y": [0.0, 1.0]})
     with pytest.raises(InputError, match="column 'x': value 1000000000 at row 2 .*squares of side 1, more than the limit of 32768"):
@@ -723,7 +723,7 @@ def test_empty_gene_names_rejected(tmp_path):
     with pytest.raises(InputError, match=r"e\.h5ad: genes: empty gene name '' at gene 2 of 2"):
         stentrans.read(tmp_path / "e.h5ad")
     # cell tables for `bin`
-    from stentrans.read import read_cells
+    from stentrans.io import read_cells
 
     (tmp_path / "cells.csv").write_text("cell,x,y,g1,,g3\nc1,0,0,1,2,3\n")
     with pytest.raises(InputError, match=r"cells\.csv: header: empty label '' in column 5"):
@@ -781,3 +781,53 @@ def test_positions_parquet_and_scalefactors_checked(tmp_path):
         sf.write_text(json.dumps(bad))
         with pytest.raises(InputError, match=rf"scalefactors_json\.json: {next(iter(bad))}: .* is not a positive number"):
             stentrans.read(outs)
+
+
+def test_one_table_of_formats_tells_every_input_apart(tmp_path):
+    """stentrans.io.formats: every format's reader loads and takes its table's keywords; detect names the format; the CLI reads the table."""
+    import argparse
+    import inspect
+
+    from stentrans.cli import build_parser
+    from stentrans.datasets import simulate
+    from stentrans.io import POINT_FORMATS, SPOT_FORMATS, detect
+
+    uniform = {"lattice", "snap_tol", "layer", "library_id", "bin_size"}
+    for f in SPOT_FORMATS.values():
+        params = inspect.signature(f.load()).parameters
+        assert uniform <= set(params) or any(p.kind == p.VAR_KEYWORD for p in params.values()), f.name
+    for f in POINT_FORMATS.values():
+        params = set(inspect.signature(f.load()).parameters)
+        assert set(f.options) <= params, f.name
+    a = simulate("square", n_genes=4, seed=0, size="st")
+    a.write_h5ad(tmp_path / "x.h5ad")
+    (tmp_path / "counts.tsv").write_text("\tg1\n1x1\t3\n")
+    (tmp_path / "store.zarr").mkdir()
+    (tmp_path / "outs" / "spatial").mkdir(parents=True)
+    assert [detect(tmp_path / n) for n in ("x.h5ad", "counts.tsv", "store.zarr", "outs")] == ["h5ad", "st", "spatialdata", "spaceranger"]
+    for bad, what in (("tissue_positions.csv", "positions without counts"), ("slide.loom", "unknown input format")):
+        (tmp_path / bad).write_text("x\n")
+        with pytest.raises(InputError, match=what):
+            detect(tmp_path / bad)
+    sub = next(x for x in build_parser()._actions if isinstance(x, argparse._SubParsersAction))
+    fmt = next(x for x in sub.choices["bin"]._actions if x.dest == "format")
+    assert list(fmt.choices) == ["auto", *POINT_FORMATS]
+
+
+def test_the_reader_records_in_tissue_positions_so_lost_spots_read_no_file(tmp_path):
+    """Two in-tissue positions without counts: the reader records them, fill_lost='tissue' finds them with the positions file gone."""
+    from stentrans import lost
+    from stentrans.grid import to_grid
+
+    outs, truth = make_spaceranger(tmp_path)
+    a = stentrans.read(outs.parent)
+    st = a.uns["stentrans"]
+    pos = truth["pos"]
+    assert st["n_positions_without_counts"] == 2 and len(st["in_tissue_positions"]) == int((pos["in_tissue"] == 1).sum())
+    without = pos[(pos["in_tissue"] == 1) & ~pos.index.isin(a.obs_names)]
+    expect = set(zip(without["array_row"].astype(int), without["array_col"].astype(int)))
+    (outs / "spatial" / "tissue_positions.csv").unlink()  # enhancement reads no file
+    assert set(lost.tissue_positions(a)) == expect and len(expect) == 2
+    gd = to_grid(a[:, :0])
+    mode, mask = lost.resolve("tissue", gd.grid, gd.mask, adata=a)
+    assert mode == "tissue" and 0 < int(mask.sum()) <= 2

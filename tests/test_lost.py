@@ -126,8 +126,8 @@ def test_filled_positions_on_lattice_and_H_of_completed_mask(lattice):
     a = simulate(lattice, n_genes=12, seed=3, lost_fraction=0.0)
     b, rc = _punch(a)
     gd = to_grid(b)
-    fitted = st.tl.train(b, "linear", progress=False)
-    enh = enhance(b, fitted, fill_lost=rc, progress=False)
+    fitted = st.tl.train(b, method="linear", progress=False)
+    enh = enhance(b, model=fitted, fill_lost=rc, progress=False)
     obs = enh.obs
     is_lost = obs["is_lost"].to_numpy()
     assert obs["is_lost"].dtype == bool and is_lost.sum() == len(rc)
@@ -146,7 +146,7 @@ def test_filled_positions_on_lattice_and_H_of_completed_mask(lattice):
     got = np.zeros_like(H)
     got[Pe, Qe] = True
     assert np.array_equal(got, H)
-    assert enh.n_obs > enhance(b, fitted, progress=False, fill_lost="none").n_obs
+    assert enh.n_obs > enhance(b, model=fitted, progress=False, fill_lost="none").n_obs
     # the midpoints between a lost spot and its neighbours are there
     dr, dc = NEIGHBOUR_OFFSETS[lattice][0]
     assert H[2 * p[0] + dr, 2 * q[0] + dc]
@@ -164,9 +164,9 @@ def test_every_method_fills_lost_spots():
         kw = {"epochs": 2, "batch_size": 16} if method in ("dist", "stentrans") else {}
         if method == "stentrans":
             kw["depth"] = 1
-        fitted = st.tl.train(b, method, progress=False, seed=0, **kw)
-        base = enhance(b, fitted, progress=False)
-        enh = enhance(b, fitted, fill_lost=rc, progress=False)
+        fitted = st.tl.train(b, method=method, progress=False, seed=0, **kw)
+        base = enhance(b, model=fitted, progress=False)
+        enh = enhance(b, model=fitted, fill_lost=rc, progress=False)
         is_lost = enh.obs["is_lost"].to_numpy()
         assert is_lost.sum() == 2, method
         assert np.isfinite(enh.X).all(), method
@@ -181,7 +181,7 @@ def test_simulator_lost_spots_predicted_and_scored_against_truth():
 
     a = simulate("square", n_genes=40, seed=1, lost_fraction=0.05)
     truth = a.uns["truth"]
-    enh = enhance(a, st.tl.train(a, "linear", progress=False), fill_lost="auto", progress=False)
+    enh = enhance(a, model=st.tl.train(a, method="linear", progress=False), fill_lost="auto", progress=False)
     filled = enh.obs[enh.obs["is_lost"]]
     key = {(r, c): i for i, (r, c) in enumerate(zip(truth["array_row"], truth["array_col"]))}
     rows = np.array([key[(r, c)] for r, c in zip(filled["array_row"], filled["array_col"])])
@@ -236,7 +236,7 @@ def test_cli_fill_lost_flags(tmp_path):
     b, rc = _punch(a, n=2)
     inp = tmp_path / "in.h5ad"
     b.write_h5ad(inp)
-    common = ["--variant", "linear", "--no-filter"]
+    common = ["--method", "linear", "--no-filter"]
     ids = ",".join(lost.st_ids(rc))
     out = tmp_path / "ids.h5ad"
     r = _cli("enhance", inp, "-o", out, "--lost", ids, *common)
@@ -265,13 +265,14 @@ def test_cli_fill_lost_flags(tmp_path):
 
 
 def test_tissue_mode_reads_space_ranger_in_tissue_positions(shared_data):
-    """The reader drops in-tissue positions without (kept) counts; ``"tissue"`` reads them back from the positions file."""
+    """The reader records the in-tissue positions of the positions file; ``"tissue"`` finds those without a spot, reading no file."""
     path = shared_data / "visium_prostate_normal_crop"
     if not path.exists():
         pytest.skip(f"{path} not found")
     a = st.read(path)
-    assert a.uns["stentrans"]["n_positions_without_counts"] == 0
+    assert a.uns["stentrans"]["n_positions_without_counts"] == 0 and len(a.uns["stentrans"]["in_tissue_positions"]) == a.n_obs
     b = a[20:].copy()  # as if QC had removed the first 20 spots
+    b.uns["stentrans"]["positions_file"] = str(path / "no_such_file.csv")  # nothing is read again
     gd = to_grid(b[:, :0])
     mode, found = lost.resolve("tissue", gd.grid, gd.mask, adata=b)
     got = set(map(tuple, lost.positions_of(found, gd.grid).tolist()))

@@ -78,8 +78,8 @@ def test_default_beats_each_scale_and_linear_against_real_truth(shared_data):
     import stentrans as st
     from stentrans import pl
     from stentrans.grid import grid_of
-    from stentrans.pseudospots import pseudospots
-    from stentrans.read.finer import read_finer
+    from stentrans.io.binning import pseudospots
+    from stentrans.io.formats import read_finer
 
     path = shared_data / "finer" / "merscope_mouse_brain_mini_transcripts.csv.gz"
     if not path.is_file():
@@ -110,7 +110,7 @@ def test_enhanced_anndata_records_both_members(tmp_path):
     a = st.pp.qc(st.datasets.simulate("hex", n_genes=30, seed=1, size="st"))
     st.tl.enhance(a, progress=False).write_h5ad(tmp_path / "e.h5ad")
     u = ad.read_h5ad(tmp_path / "e.h5ad").uns["stentrans"]
-    assert u["variant"] == "robust" and u["robust_config"]["scale"] == "norm+counts" and "z-score" in u["combine"]
+    assert u["method"] == "robust" and u["robust_config"]["scale"] == "norm+counts" and "z-score" in u["combine"]
     members = [u["members"][k] for k in sorted(u["members"], key=int)]
     assert [m["robust_config"]["scale"] for m in members] == ["norm", "counts"]
     # each member resolved its own rank and bandwidth

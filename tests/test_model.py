@@ -180,7 +180,7 @@ def test_tiled_prediction_matches_untiled_on_a_mid_size_grid():
     from stentrans.models.paper.tiles import predict, tiles
 
     a = simulate("hex", n_genes=64, seed=3, size="visium")
-    res = st.tl.train(a, variant="paper", epochs=30, depth=2, heads=2, batch_size=64, progress=False, seed=0)
+    res = st.tl.train(a, method="stentrans", epochs=30, depth=2, heads=2, batch_size=64, progress=False, seed=0)
     assert res.losses[-1] < res.losses[0]
     gd = to_grid(a)
     whole = predict(res.model, gd.maps)

@@ -17,7 +17,8 @@ from stentrans import InputError
 from stentrans.lattice import enhanced_mask
 from stentrans import pl
 from stentrans.cli.patterns import register_cli
-from stentrans.tl import enrich_families, family_representative, new_terms, pair_families, pattern_families, read_gmt, run_patterns, sepal_scores
+from stentrans.run import patterns_to
+from stentrans.tl import enrich_families, family_representative, new_terms, pair_families, pattern_families, read_gmt, sepal_scores
 
 from test_sepal import make_synthetic, positions
 
@@ -115,7 +116,7 @@ def test_pair_families_by_overlap_and_maps(square):
     assert np.allclose(pairs["jaccard"], 1)
     ro = family_representative(a, fo)
     re_ = family_representative(a, fe)
-    pairs2 = pair_families(fo, fe, ro, re_)
+    pairs2 = pair_families(fo, fe, rep_orig=ro, rep_enh=re_)
     assert np.allclose(pairs2["correlation"], 1) and dict(zip(pairs2["family_original"], pairs2["family_enhanced"])) == {1: 3, 2: 1, 3: 2}
     one = pair_families(fo, fe[fe["family"] == 1])  # unequal numbers: leftovers unpaired
     assert one["family_enhanced"].isna().sum() == 2 and one["family_enhanced"].notna().sum() == 1
@@ -178,7 +179,7 @@ def test_new_terms_only_in_enhanced():
         ]
     )
     pairs = pd.DataFrame({"family_original": pd.array([1, 2], dtype="Int64"), "family_enhanced": pd.array([1, 2], dtype="Int64")})
-    nt = new_terms(eo, ee, pairs)
+    nt = new_terms(eo, ee, pairs=pairs)
     overall = nt[nt["scope"] == "overall"]
     assert overall["term"].tolist() == ["B"] and overall["adj_p_original"].iloc[0] == 0.2
     paired = nt[nt["scope"] == "paired"]
@@ -197,7 +198,7 @@ def test_plots_hex_and_square(hexa, tmp_path):
 
     a, r = hexa
     e = fake_enhanced(a[:, list(r.index[:3])].copy())
-    fig = pl.ranked_genes(a, r, e, sepal_scores(e), n=2)
+    fig = pl.ranked_genes(a, r, enhanced=e, ranking_enhanced=sepal_scores(e), n=2)
     polys = [c for ax in fig.axes for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(polys) == 4
     hexagon = polys[0].get_paths()[0].vertices
@@ -207,7 +208,7 @@ def test_plots_hex_and_square(hexa, tmp_path):
     side_e = np.linalg.norm(polys[1].get_paths()[0].vertices[1] - polys[1].get_paths()[0].vertices[0])
     assert side_e == pytest.approx(side / 2, rel=1e-6)  # enhanced spots: half spacing
     fam = pattern_families(a, r, top=30)
-    fig = pl.family_summary(fam, fam, save=tmp_path / "fig4c")
+    fig = pl.family_summary(fam, fam_enh=fam, save=tmp_path / "fig4c")
     nt = pd.DataFrame({"scope": ["paired"] * 2, "family_enhanced": pd.array([1, 2], dtype="Int64"), "family_original": pd.array([1, 2], dtype="Int64"), "term": ["x (GO:1)", "y (GO:2)"], "adj_p": [1e-3, 1e-2], "adj_p_original": [0.5, 0.9], "overlap": ["1/2", "1/2"], "genes": ["A", "B"]})
     pl.new_terms(nt, save=tmp_path / "fig4d")
     pl.new_terms(nt.iloc[0:0], save=tmp_path / "empty")
@@ -216,7 +217,7 @@ def test_plots_hex_and_square(hexa, tmp_path):
             assert (tmp_path / f"{stem}.{ext}").stat().st_size > 1000
 
 
-def test_run_patterns_end_to_end(tmp_path):
+def test_patterns_to_end_to_end(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,7 +227,7 @@ def test_run_patterns_end_to_end(tmp_path):
     p1 = [g for g in a.var_names if g.startswith("P1G")]
     gmt = _write_gmt(tmp_path / "t.gmt", {"planted one (GO:1)": p1, "all genes (GO:2)": list(a.var_names)})
     out = tmp_path / "out"
-    res = run_patterns(a, enhanced=e, gmt=gmt, top=24, outdir=out)
+    res = patterns_to(a, out, enhanced=e, gmt=gmt, top=24, seeds=1, control="none")
     for f in ["ranking.tsv", "families_original.tsv", "families_enhanced.tsv", "enrichment_original.tsv", "enrichment_enhanced.tsv", "new_terms.tsv", "family_pairs.tsv", "summary.json"]:
         assert (out / f).is_file(), f
     for stem in ["fig4b_ranked_genes", "fig4c_family_summary", "fig4d_new_terms"]:
@@ -276,19 +277,21 @@ def test_cli(tmp_path):
 
 
 def test_cli_defaults_are_the_config():
-    """The command's defaults, run_patterns' and pattern_families' are PatternsConfig's (written once)."""
+    """The command's defaults, tl.patterns' and pattern_families' are PatternsConfig's (written once)."""
     import dataclasses
     import inspect
 
+    import stentrans
     from stentrans.tl import PatternsConfig
 
     cfg = PatternsConfig()
     parser = argparse.ArgumentParser(prog="stentrans")
     register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["patterns", "x.h5ad", "-o", "o"])
-    sig = inspect.signature(run_patterns).parameters
+    sig = inspect.signature(stentrans.tl.patterns).parameters
     for f in dataclasses.fields(PatternsConfig):
-        assert sig[f.name].default == getattr(cfg, f.name), f.name
+        if f.name not in ("seeds", "control"):  # the control's settings: run.patterns_to reads them from the config
+            assert sig[f.name].default == getattr(cfg, f.name), f.name
         if f.metadata.get("cli", True):
             assert getattr(args, f.name) == getattr(cfg, f.name), f.name
     assert not hasattr(args, "cutoff")
@@ -376,12 +379,15 @@ def test_new_terms_control_counts_seeds_and_linear_interpolation(tmp_path):
     a = simulate("square", n_genes=30, seed=1, size="st")
     gmt = tmp_path / "planted.gmt"
     write_program_gmt(a, gmt)
-    enh = stentrans.tl.enhance(a, stentrans.tl.train(a, "robust", seed=0, progress=False), progress=False)
+    enh = stentrans.tl.enhance(a, model=stentrans.tl.train(a, method="robust", seed=0, progress=False), progress=False)
     assert enh.uns["stentrans"]["seed"] == 0  # the model's seed, at the top of the provenance
     controls = stentrans.tl.control_enhancements(a, "robust", [1, 2], control="linear")
     assert [s for s, _ in controls["enhanced"]] == [1, 2] and [s for s, _ in controls["linear"]] == [0]
     assert controls["linear"][0][1].uns["stentrans"]["method"] == "linear"
-    res = run_patterns(a, enhanced=enh, gmt=gmt, top=20, outdir=tmp_path / "out", plots=False, controls=controls)
+    res = stentrans.tl.patterns(a, enhanced=enh, gmt=gmt, top=20, controls=controls)
+    assert res["new_terms_control"] is not None
+    # run.patterns_to fits the same control itself, from the enhanced file's method and seed
+    res = patterns_to(a, tmp_path / "out", enhanced=enh, gmt=gmt, top=20, plots=False, seeds=3, control="linear")
     ctl = pd.read_csv(tmp_path / "out" / "new_terms_control.tsv", sep="\t")
     assert list(ctl["data"]) == ["enhanced", "enhanced", "enhanced", "linear"] and list(ctl["seed"]) == [0, 1, 2, 0]
     # the first row is the run's own new terms
@@ -396,3 +402,25 @@ def test_new_terms_control_counts_seeds_and_linear_interpolation(tmp_path):
     (line,) = [x for x in lines if "Fig. 4" in x]
     e, b = np.mean(s["enhanced"]["overall"]), s["linear"]["overall"][0]
     assert f"{b:.0f} new terms): {'holds' if e > b else 'does not hold'}, {e:.1f} new terms after enhancement (mean over 3 seeds)" in line
+
+
+def test_enrichment_is_the_same_in_every_process(tmp_path):
+    """The genes column does not depend on Python's string hashing (gseapy returns set order): two processes, two hash seeds, one table."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas as pd\n"
+        "from stentrans.tl import enrich_families\n"
+        "fam = pd.DataFrame({'gene': [f'G{i}' for i in range(12)], 'family': [1] * 6 + [2] * 6})\n"
+        "sets = {'A (GO:1)': [f'G{i}' for i in range(8)], 'B (GO:2)': [f'G{i}' for i in range(4, 12)]}\n"
+        "print(enrich_families(fam, sets, background=[f'G{i}' for i in range(30)])['genes'].tolist())\n"
+    )
+    outs = []
+    for seed in ("1", "2", "3"):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(proc.stdout.strip().splitlines()[-1])
+    assert len(set(outs)) == 1, outs
+    assert outs[0] == str(["G0;G1;G2;G3;G4;G5", "G4;G5", "G10;G11;G6;G7;G8;G9", "G6;G7"])

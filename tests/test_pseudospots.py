@@ -1,4 +1,4 @@
-"""Pseudo-spots from finer data (stentrans.pseudospots, ``stentrans bin --spacing``): disk sums, tissue, truth at the enhanced positions, noise ceiling."""
+"""Pseudo-spots from finer data (stentrans.io.binning, ``stentrans bin --spacing``): disk sums, tissue, truth at the enhanced positions, noise ceiling."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import stentrans
 from stentrans import InputError, cli
 from stentrans.lattice import Grid, physical
 from stentrans.metrics import pcc
-from stentrans.pseudospots import DIAMETER_FRACTION, PseudoSpotConfig, binomial_split, disk_counts, noise_ceiling, pseudospots
-from stentrans.read.finer import read_finer
+from stentrans.io.binning import DIAMETER_FRACTION, PseudoSpotConfig, binomial_split, disk_counts, noise_ceiling, pseudospots
+from stentrans.io.formats import read_finer
 
 GENES = ["Aa", "Bb", "Cc", "Dd", "Ee"]
 
@@ -213,3 +213,21 @@ def test_noise_ceiling_matches_the_poisson_value():
     # a constant gene has no ceiling
     flat = noise_ceiling(np.column_stack([np.zeros(500), rng.poisson(1.0, 500)]), rng)
     assert np.isnan(flat[0]) and np.isfinite(flat[1])
+
+
+def test_square_bins_and_disks_share_one_reader(tmp_path):
+    """--bin-size and --spacing read the same Points: a GEM file's MIDCount counts in squares as in disks."""
+    from stentrans import cli
+    from stentrans.io import read_finer, square_bins
+
+    gem = tmp_path / "tiny.gem"
+    gem.write_text("geneID\tx\ty\tMIDCount\nA\t0\t0\t3\nA\t1\t1\t2\nB\t12\t0\t5\nB\t13\t1\t1\n")
+    pts = read_finer(gem)
+    assert pts.kind == "gem" and float(pts.counts.sum()) == 11
+    sq = square_bins(pts, 10.0)
+    assert sorted(sq.obs_names) == ["0x0", "1x0"] and float(sq.X.sum()) == 11
+    assert sq[:, "A"].X.toarray().ravel().tolist() == [5.0, 0.0] and sq.obs["n_cells"].tolist() == [2, 2]
+    out = tmp_path / "sq.h5ad"
+    assert cli.main(["bin", str(gem), "-o", str(out), "--bin-size", "10", "--origin", "0", "0"]) == 0
+    back = ad.read_h5ad(out)
+    assert float(back.X.sum()) == 11 and back.uns["stentrans"]["binning"]["unit"] == "molecules"

@@ -10,9 +10,10 @@ import pytest
 import stentrans
 from stentrans import InputError, cli
 from stentrans.metrics import log_normalize, pcc, spearman_brown
-from stentrans.pseudospots import pseudospots
-from stentrans.read.finer import read_finer
-from stentrans.report.tables import add_ceiling_fraction, realtruth_table, summarize
+from stentrans.io.binning import pseudospots
+from stentrans.io.formats import read_finer
+from stentrans.report.tables import realtruth_table
+from stentrans.tl import add_ceiling_fraction, summarize
 from stentrans.tl._evaluate import PER_GENE_COLUMNS, evaluate
 from stentrans.tl._protocols import PROTOCOLS, ProtocolData, as_protocols
 
@@ -198,7 +199,7 @@ def test_realtruth_table_and_ceiling_fraction():
             for m, v in methods.items():
                 for g in range(3):
                     rows.append({"dataset": ds, "gene": f"g{g}", "method": m, "protocol": protocol, "seed": 0, "pcc": v + 0.01 * (g - 1), "n_spots": 40})
-    s = summarize(pd.DataFrame(rows), ("realtruth", "realtruth-log", "realtruth-denoise"))
+    s = summarize(pd.DataFrame(rows), protocol_order=("realtruth", "realtruth-log", "realtruth-denoise"))
     assert len(s) == 2 * 7  # only the pairs scored
     f = add_ceiling_fraction(s).set_index(["dataset", "protocol", "method"])["fraction_of_ceiling"]
     assert f[("a", "realtruth", "linear")] == pytest.approx(0.5) and f[("b", "realtruth", "nn")] == pytest.approx(0.25)

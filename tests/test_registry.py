@@ -69,7 +69,7 @@ def test_paper_enhancer_is_train_fit_and_predict(data, tmp_path):
     want = predict(old.model, maps * mask, batch_size=512)
     assert np.array_equal(fitted.predict(maps, mask), want)
     prov = fitted.provenance()
-    assert prov["variant"] == "paper" and prov["model_config"] == old.model_config.to_dict() and "checkpoint_sha256" in prov
+    assert prov["method"] == "stentrans" and prov["model_config"] == old.model_config.to_dict() and "checkpoint_sha256" in prov
     loaded = PaperFitted.load(ck, device="cpu")
     assert np.array_equal(loaded.predict(maps, mask), want)
     assert loaded.provenance()["checkpoint_sha256"] == prov["checkpoint_sha256"] and loaded.lattice == lattice

@@ -74,7 +74,7 @@ def test_method_table_and_claims():
     claims = resultspage.claims(summary, pd.concat([_per_gene(), other]), None, {}, {}, None)
     assert len(claims) == 1
     assert "beats interpolation: does not hold (stEnTrans 0.055 vs Linear 0.105)" in claims[0]
-    assert "The robust variant: 0.205 (beats Linear, paired Wilcoxon across 200 genes p " in claims[0]
+    assert "The robust method: 0.205 (beats Linear, paired Wilcoxon across 200 genes p " in claims[0]
     assert resultspage.format_p(0.0) == "< 1e-300" and resultspage.format_p(3.4e-5) == "= 3.4e-05"
 
 
@@ -258,9 +258,9 @@ def test_benchmark_table_and_run_description(tmp_path):
         "evaluate": {"protocols": ["nested"], "methods": ["robust", "linear"], "seeds": 2, "epochs": 10, "dist_epochs": None},
         "model": {"patch_size": 3, "depth": 2, "heads": 2},
         "train": {"batch_size": 512, "lr": 0.001},
-        "enhance": {"variant": "robust"},
+        "enhance": {"method": "robust"},
     }
     run = describe_run(info, settings, "snakemake --cores 2", ["a", "b"])
     assert run["command"] == "`snakemake --cores 2`" and run["samples"] == "a, b"
-    assert "(DIST its default 200)" in run["evaluation"] and "enhancement variant robust" in run["model"]
+    assert "(DIST its default 200)" in run["evaluation"] and "enhanced by robust" in run["model"]
     assert run["machine"].endswith("CUDA not available (CPU)") or "device" in run["machine"]

@@ -26,7 +26,7 @@ def enhanced_mouse(shared_data, tmp_path_factory):
     top = np.argsort(-X.var(0))[:200]
     a = a[:, np.sort(top)].copy()
     out = tmp_path_factory.mktemp("scverse") / "enhanced.h5ad"
-    st.tl.enhance(a, out_path=out, progress=False)
+    st.run.enhance_to(a, out, progress=False)
     import anndata as ad
 
     return ad.read_h5ad(out)

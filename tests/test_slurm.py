@@ -41,7 +41,7 @@ GPU_RULES = {"pretrain", "enhance", "evaluate"}
 # few epochs, two methods, one seed: a few seconds of compute per job
 TINY_CONFIG = {
     "train": {"epochs": 3, "checkpoint_every": 1},
-    "enhance": {"variant": "paper"},  # pretrain is one of the GPU jobs under test
+    "enhance": {"method": "stentrans"},  # pretrain is one of the GPU jobs under test
     "evaluate": {
         "protocols": ["paper"],
         "truth": False,

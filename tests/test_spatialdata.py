@@ -1,4 +1,4 @@
-"""SpatialData in and out (stentrans.spatialdata): a Visium slide in spatialdata-io's layout read as our
+"""SpatialData in and out (stentrans.io.spatialdata): a Visium slide in spatialdata-io's layout read as our
 AnnData, the enhanced result written as SpatialData that spatialdata reads and spatialdata-plot draws."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from spatialdata.transformations import Identity, Scale, get_transformation  # n
 
 import stentrans  # noqa: E402
 from stentrans import InputError  # noqa: E402
-from stentrans.spatialdata import INSTANCE_KEY, REGION_KEY, SHAPES_KEY, TABLE_KEY, to_spatialdata, write_spatialdata  # noqa: E402
+from stentrans.io.spatialdata import INSTANCE_KEY, REGION_KEY, SHAPES_KEY, TABLE_KEY, to_spatialdata, write_spatialdata  # noqa: E402
 
 from conftest import REPO  # noqa: E402
 
@@ -163,7 +163,7 @@ def test_read_spatialdata_bins_pick_a_table_by_bin_size(shared_data, tmp_path):
 def test_enhanced_hex_slide_written_as_spatialdata(visium, tmp_path):
     a, path, radius, transformations = visium
     b = stentrans.read(path)
-    enh = stentrans.tl.enhance(b, "linear", progress=False)
+    enh = stentrans.tl.enhance(b, model="linear", progress=False)
     out = write_spatialdata(enh, tmp_path / "enhanced.zarr")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["enhanced.zarr"]  # no staging folder left
     o = sd.read_zarr(out)
@@ -205,7 +205,7 @@ def test_enhanced_hex_slide_written_as_spatialdata(visium, tmp_path):
 def test_enhanced_st_table_written_as_squares(shared_data, tmp_path):
     a = _top_genes(stentrans.read(shared_data / "melanoma_mel1_rep1.tsv.gz"))
     assert a.uns["stentrans"]["lattice"] == "square"
-    enh = stentrans.tl.enhance(a, "linear", progress=False)
+    enh = stentrans.tl.enhance(a, model="linear", progress=False)
     o = sd.read_zarr(write_spatialdata(enh, tmp_path / "st.zarr"))
     squares = o.shapes[SHAPES_KEY]
     assert set(squares.geometry.geom_type) == {"Polygon"} and len(squares) == enh.n_obs
@@ -221,7 +221,7 @@ def test_enhanced_st_table_written_as_squares(shared_data, tmp_path):
 
 def test_write_is_atomic(visium, tmp_path, monkeypatch):
     a, path, _, _ = visium
-    enh = stentrans.tl.enhance(stentrans.read(path), "linear", progress=False)
+    enh = stentrans.tl.enhance(stentrans.read(path), model="linear", progress=False)
     out = write_spatialdata(enh, tmp_path / "out.zarr")
     before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
 
@@ -256,7 +256,7 @@ def test_cli_enhance_to_zarr_and_h5ad(visium, tmp_path):
     h5 = ad.read_h5ad(tmp_path / "cli.h5ad")
     o = sd.read_zarr(tmp_path / "cli.zarr")
     table = o.tables[TABLE_KEY]
-    assert h5.uns["stentrans"]["variant"] == table.uns["stentrans"]["variant"] == "robust"
+    assert h5.uns["stentrans"]["method"] == table.uns["stentrans"]["method"] == "robust"
     assert list(table.obs_names) == list(h5.obs_names)
     np.testing.assert_array_equal(np.asarray(table.X), np.asarray(h5.X))  # the same enhancement, either format
     assert np.allclose(o.shapes[SHAPES_KEY]["radius"], radius / 2) and set(o.images) == {f"{LIB}_lowres_image"}

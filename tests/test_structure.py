@@ -1,5 +1,6 @@
 """The package's own structure (design notes, "Architecture"): import graph,
-where argparse lives, what models may import, module sizes, one correlation."""
+layers, where argparse lives, private modules, keyword-only public API,
+module sizes, one correlation."""
 
 from __future__ import annotations
 
@@ -8,8 +9,25 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parents[1] / "stentrans"
+REPO = Path(__file__).resolve().parents[1]
+PKG = REPO / "stentrans"
 MAX_LINES = 600
+#: the package's parts from the bottom up: a part imports only from its own
+#: layer's part or from the layers below (``_x``: the package-wide private
+#: modules ``stentrans/_x.py``; ``""``: ``stentrans/__init__.py``)
+LAYERS = [
+    {"_errors", "_version"},
+    {"_utils", "lattice"},
+    {"grid", "metrics"},
+    {"io"},
+    {"pp", "lost", "datasets"},
+    {"models"},
+    {"tl"},
+    {"pl", "report"},
+    {"run"},
+    {"cli"},
+    {"", "__main__"},
+]
 
 
 def _modules() -> dict[str, Path]:
@@ -147,3 +165,133 @@ def test_only_metrics_computes_correlations():
     words = ("corrcoef", "pearsonr", "spearmanr", ".corr(")
     bad = [m for m, p in MODULES.items() if m != "stentrans.metrics" and any(w in p.read_text() for w in words)]
     assert not bad, f"correlations computed outside stentrans/metrics.py: {bad}"
+
+
+def _part(mod: str) -> str:
+    """``stentrans.tl._enhance`` -> ``tl``; ``stentrans`` -> ``""``."""
+    parts = mod.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _layer(part: str) -> int:
+    for i, layer in enumerate(LAYERS):
+        if part in layer:
+            return i
+    raise AssertionError(f"stentrans.{part} is in no layer of LAYERS: add it where it belongs")
+
+
+def test_every_part_has_a_layer():
+    for m in MODULES:
+        _layer(_part(m))
+
+
+def test_parts_import_only_from_their_layer_or_below():
+    """Data flows one way: io (readers) -> pp -> models -> tl -> pl/report -> run -> cli (design notes, section 8)."""
+    bad = []
+    for m in MODULES:
+        here = _part(m)
+        for t, _, ln in _imports(m):
+            there = _part(t)
+            if there != here and (_layer(there) > _layer(here) or (_layer(there) == _layer(here) and there)):
+                bad.append(f"{MODULES[m].relative_to(REPO)}:{ln} ({here}) imports {t} ({there})")
+    assert not bad, "imports against the layers:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("above", ["stentrans.pl", "stentrans.report", "stentrans.run", "stentrans.cli"])
+def test_tl_imports_nothing_above_it(above):
+    """tl computes and returns (or stores into AnnData); drawing, tables, files and the command line are above it."""
+    bad = [(m, t, ln) for m in MODULES if m.startswith("stentrans.tl") for t, _, ln in _imports(m) if t == above or t.startswith(above + ".")]
+    assert not bad, f"tl imports from {above}: {bad}"
+
+
+def _private_module(target: str) -> bool:
+    """A module path with a private part below the top level, e.g. ``stentrans.tl._enhance``."""
+    return any(p.startswith("_") and not p.startswith("__") for p in target.split(".")[2:])
+
+
+def _script_imports(path: Path) -> list[tuple[str, int]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            out += [(f"{node.module}.{a.name}", node.lineno) for a in node.names] + [(node.module or "", node.lineno)]
+    return [(t, ln) for t, ln in out if t.startswith("stentrans.")]
+
+
+def test_no_private_module_imported_across_subpackages():
+    """A subpackage's ``_modules`` are its own: others import the names it exports (scripts and benchmarks too).
+
+    The package-wide private modules (``stentrans/_errors.py``, ``_utils.py``,
+    ``_version.py``) are shared by every part of the package, not by scripts.
+    """
+    bad = []
+    for m in MODULES:
+        for t, _, ln in _imports(m):
+            if _private_module(t) and _part(t) != _part(m):
+                bad.append(f"{MODULES[m].relative_to(REPO)}:{ln} imports {t}")
+    for folder in ("scripts", "benchmarks"):
+        for path in sorted((REPO / folder).glob("*.py")):
+            for t, ln in _script_imports(path):
+                if any(p.startswith("_") and not p.startswith("__") for p in t.split(".")[1:]):
+                    bad.append(f"{path.relative_to(REPO)}:{ln} imports {t}")
+    assert not bad, "private modules imported from outside their subpackage:\n" + "\n".join(bad)
+
+
+def test_the_private_module_check_sees_what_it_should():
+    assert _private_module("stentrans.tl._enhance") and _private_module("stentrans.pl._patterns.figure_files")
+    assert not _private_module("stentrans._utils") and not _private_module("stentrans.tl") and not _private_module("stentrans.models.registry")
+
+
+@pytest.mark.parametrize("namespace", ["tl", "pp", "pl", "run"])
+def test_public_functions_take_their_options_by_keyword(namespace):
+    """After the data, every parameter with a default is keyword-only (scanpy's style): calls say what they set."""
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(f"stentrans.{namespace}")
+    bad = []
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if not inspect.isfunction(obj):
+            continue
+        params = list(inspect.signature(obj).parameters.values())[1:]
+        loose = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is not p.empty]
+        if loose:
+            bad.append(f"{namespace}.{name}: {loose}")
+    assert not bad, "options that can be given by position:\n" + "\n".join(bad)
+
+
+def _unused_exports(namespace: str, names) -> list[str]:
+    """Names of ``stentrans.<namespace>`` that occur (as a word) in no file besides the namespace's ``__init__`` and the module defining them."""
+    import importlib
+    import inspect
+    import re
+
+    mod = importlib.import_module(f"stentrans.{namespace}")
+    files = [p for folder in ("stentrans", "scripts", "benchmarks", "tests", "docs", "rules") for p in (REPO / folder).rglob("*") if p.suffix in (".py", ".md", ".smk")]
+    files.append(REPO / "README.md")
+    texts = {p.resolve(): p.read_text(errors="replace") for p in files if p.resolve() != Path(__file__).resolve()}
+    out = []
+    for n in names:
+        obj = getattr(mod, n, None)
+        home = {(PKG / namespace / "__init__.py").resolve()}
+        try:
+            home.add(Path(inspect.getsourcefile(obj)).resolve())
+        except TypeError:  # a constant: the module it is defined in is named in the namespace's table
+            pass
+        word = re.compile(rf"\b{re.escape(n)}\b")
+        if not any(word.search(t) for p, t in texts.items() if p not in home):
+            out.append(n)
+    return out
+
+
+@pytest.mark.parametrize("namespace", ["tl", "pl"])
+def test_every_export_is_used(namespace):
+    """No name in a namespace that nothing in the repository uses (package, scripts, benchmarks, tests, docs)."""
+    import importlib
+
+    mod = importlib.import_module(f"stentrans.{namespace}")
+    assert _unused_exports(namespace, ["no_such_export_anywhere"]) == ["no_such_export_anywhere"]
+    unused = _unused_exports(namespace, mod.__all__)
+    assert not unused, f"stentrans.{namespace} exports names used nowhere: {unused}"

@@ -57,11 +57,11 @@ def test_cli_threads_flag(tmp_path):
     inp = tmp_path / "in.h5ad"
     a.write_h5ad(inp)
     out = tmp_path / "out.h5ad"
-    r = _cli("-v", "enhance", inp, "-o", out, "--variant", "linear", "--threads", "1")
+    r = _cli("-v", "enhance", inp, "-o", out, "--method", "linear", "--threads", "1")
     assert r.returncode == 0, r.stderr
     assert "threads: 1 (torch and BLAS)" in r.stderr and ad.read_h5ad(out).n_vars == a.n_vars
     bad = tmp_path / "bad.h5ad"
-    r = _cli("enhance", inp, "-o", bad, "--variant", "linear", "--threads", "0")
+    r = _cli("enhance", inp, "-o", bad, "--method", "linear", "--threads", "0")
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "--threads" in lines[0] and "at least 1" in lines[0], r.stderr
     assert not bad.exists()

@@ -173,10 +173,23 @@ def test_scripts_are_thin_calls_of_the_api():
 def test_config_schema_lists_the_registry_methods():
     import yaml
 
-    from stentrans.models.registry import METHODS
+    from stentrans.models.registry import METHODS, names
 
     schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
     assert schema["definitions"]["method"]["enum"] == list(METHODS)
+    # the methods that enhance with the pretrain rule's checkpoint (rules/common.smk reads this list)
+    assert schema["definitions"]["network_method"]["enum"] == list(names("network"))
+
+
+def test_config_schema_lists_the_protocol_table():
+    """The schema's protocols are the table's protocols that need only the measured spots; evaluate.truth adds the others."""
+    import yaml
+
+    from stentrans.tl import PROTOCOLS
+
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    assert schema["definitions"]["protocol"]["enum"] == [n for n, p in PROTOCOLS.items() if p.needs is None]
+    assert {p.needs for p in PROTOCOLS.values()} - {None} == {"simulation", "finer"}, "a new kind of truth: say in rules/common.smk which samples have it"
 
 
 def test_config_readme_documents_every_section():
@@ -227,7 +240,7 @@ def test_dry_run_demo(tmp_path):
     proc = smk(["-n", "--cores", "2", *demo_overrides(tmp_path)], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
-    # the users' default is the robust variant: fitted inside the enhance job, no pretrain
+    # the users' default is the robust method: fitted inside the enhance job, no pretrain
     for rule, n in {"simulate": 2, "qc": 2, "grid": 2, "enhance": 2, "evaluate": 2, "plot_enhanced": 2, "summarize": 1, "benchmarks": 1, "run_info": 1}.items():
         assert counts.get(rule) == n, (rule, counts)
     assert "pretrain" not in counts, counts
@@ -238,8 +251,8 @@ def test_dry_run_demo(tmp_path):
     assert "download" not in counts  # the demo is offline
     if not demo_overrides(tmp_path):
         assert counts.get("patterns") == 1, counts
-    # enhance.variant: paper puts the pretrain rule back in front of enhance
-    paper = write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}})
+    # enhance.method: stentrans (a network method) puts the pretrain rule back in front of enhance
+    paper = write_yaml(tmp_path / "paper_method.yaml", {"enhance": {"method": "stentrans"}})
     proc = smk(["-n", "--cores", "2", "--configfile", *demo_overrides(tmp_path)[1:], paper], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
@@ -301,7 +314,7 @@ def test_paper_settings():
     assert set(cfg["evaluate"]["methods"]) == {"stentrans", "robust", "dist", "linear", "cubic", "nn", "nedi"}
     assert set(cfg["evaluate"]["protocols"]) == {"paper", "nested", "heldout-genes"}
     assert cfg["patterns"]["samples"] == ["HM"]
-    assert cfg["enhance"]["variant"] == "paper"  # the paper's network for Fig. 4
+    assert cfg["enhance"]["method"] == "stentrans"  # the paper's network for Fig. 4
     assert cfg["results_page"]["paper_new_terms"] == 79
     # the paper's Table 1 beside ours (../shared/docs/paper_numbers.md)
     assert cfg["results_page"]["paper_table1"]["HM"]["stentrans-nopos"] == "0.581 ± 0.017"
@@ -335,8 +348,8 @@ def test_slurm_profile_requests_gpus(tmp_path):
         profile.mkdir()
         lines = (REPO / "profiles" / "slurm" / "config.yaml").read_text().splitlines(keepends=True)
         (profile / "config.yaml").write_text("".join(ln for ln in lines if not ln.startswith("software-deployment-method")))
-    # the paper variant, so pretrain is in the DAG too
-    files = [*demo_overrides(tmp_path)[1:], write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}})]
+    # the paper's network, so pretrain is in the DAG too
+    files = [*demo_overrides(tmp_path)[1:], write_yaml(tmp_path / "paper_method.yaml", {"enhance": {"method": "stentrans"}})]
     proc = smk(["--profile", profile, "-n", "--configfile", *files], cwd=workdir(tmp_path), timeout=180)
     assert proc.returncode == 0, show(proc)
     out = proc.stdout + proc.stderr
@@ -386,7 +399,7 @@ def report_description(html_path: Path) -> str:
 
 
 def test_run_records_its_command_and_the_report_describes_what_ran(tmp_path):
-    """run_info and the results page get the command that was run; the HTML report describes the variant that ran."""
+    """run_info and the results page get the command that was run; the HTML report describes the method that ran."""
     import yaml
 
     from stentrans.report.run import COMMAND_ENV, describe_run
@@ -407,21 +420,21 @@ def test_run_records_its_command_and_the_report_describes_what_ran(tmp_path):
     assert describe_run(info, settings, None, ["a"])["command"] == "not known (the run did not record its command)"
     assert "did not record" in describe_run(info, settings, None, ["a"], fallback="snakemake -c4")["command"]
 
-    # the demo config: the robust variant, fitted in the enhance job, no pretrain job
+    # the demo config: the robust method, fitted in the enhance job, no pretrain job
     # (the report of the finished target: its description is the workflow's)
     rep = smk(["--report", "demo.html", *cfg, "--", target], cwd=wf, timeout=180, env=env)
     assert rep.returncode == 0, show(rep)
     text = report_description(wf / "demo.html")
-    assert "with the robust variant" in text and "fitted inside the enhance job: there is no pretrain job" in text, text
+    assert "with the method robust" in text and "fitted inside the enhance job: there is no pretrain job" in text, text
     assert "pretrained" not in text and f"({demo['train']['epochs']} epochs" not in text, text
     assert f"trained inside each evaluation on the down-sampled data ({demo['evaluate']['epochs']} epochs" in text, text
     assert ("rule patterns" in text) == (not cfg) and "rule ablation" not in text, text  # demo: patterns on sim_square (unless switched off above), no ablation
-    # the paper variant: the pretrain rule, with the train settings
-    paper = write_yaml(tmp_path / "paper_variant.yaml", {"enhance": {"variant": "paper"}, "train": {"epochs": 7}, "ablation": {"samples": ["sim_hex"]}})
+    # the paper's network: the pretrain rule, with the train settings
+    paper = write_yaml(tmp_path / "paper_method.yaml", {"enhance": {"method": "stentrans"}, "train": {"epochs": 7}, "ablation": {"samples": ["sim_hex"]}})
     rep = smk(["--report", "paper.html", "--configfile", *cfg[1:], paper, "--", target], cwd=wf, timeout=180, env=env)
     assert rep.returncode == 0, show(rep)
     text = report_description(wf / "paper.html")
-    assert "with the paper variant" in text and "pretrained by rule pretrain" in text and "(7 epochs" in text, text
+    assert "with the method stentrans" in text and "pretrained by rule pretrain" in text and "(7 epochs" in text, text
     assert "no pretrain job" not in text and "rule ablation" in text, text
 
 
@@ -437,7 +450,7 @@ def _cells(n=600, seed=0):
 
 def test_bin_cells_sums_counts_on_a_square_lattice(tmp_path):
     import stentrans
-    from stentrans.read import bin_cells
+    from stentrans.io import bin_cells
 
     xy, counts = _cells()
     a = bin_cells(xy, counts, 100.0)
@@ -462,7 +475,7 @@ def test_bin_cells_sums_counts_on_a_square_lattice(tmp_path):
 
 
 def test_bin_molecules_and_min_cells():
-    from stentrans.read import bin_cells
+    from stentrans.io import bin_cells
 
     mol = pd.DataFrame({"x": [0.5, 1.5, 0.2, 12.0, 12.5], "y": [0.5, 0.1, 0.9, 0.5, 0.6], "gene": ["A", "B", "A", "B", "B"]})
     a = bin_cells(mol, None, 2.0, origin=(0.0, 0.0))
@@ -475,7 +488,7 @@ def test_bin_molecules_and_min_cells():
 
 def test_bin_cells_errors():
     from stentrans import InputError
-    from stentrans.read import bin_cells
+    from stentrans.io import bin_cells
 
     xy, counts = _cells(20)
     with pytest.raises(InputError, match="bin_size"):
@@ -591,10 +604,11 @@ def test_workflow_rejects_bad_fill_lost_and_realtruth_without_truth(tmp_path):
     cfg = write_yaml(tmp_path / "bad.yaml", {"enhance": {"fill_lost": "everywhere"}, "patterns": {"samples": []}})
     proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
     assert proc.returncode != 0 and "everywhere" in proc.stdout + proc.stderr
+    # realtruth is added by evaluate.truth to the samples that have a truth of finer data, never listed
     cfg = write_yaml(tmp_path / "bad2.yaml", {"evaluate": {"protocols": ["nested", "realtruth"]}, "patterns": {"samples": []}})
     proc = smk(["-n", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "realtruth needs the truth of finer data" in out and "sim_square" in out
+    assert proc.returncode != 0 and "'realtruth' is not one of" in out, show(proc)
     # a list of positions is accepted (the demo's square sample) and reaches the grid and enhance jobs
     cfg = write_yaml(tmp_path / "ok.yaml", {"enhance": {"fill_lost": ["3x4"]}, "patterns": {"samples": []}})
     proc = smk(["-n", "-p", "--cores", "1", "--configfile", cfg], cwd=workdir(tmp_path), timeout=120)
@@ -627,7 +641,7 @@ def _tiny_config(tmp: Path) -> Path:
             "simulate": {"n_genes": 20, "seed": 0},
             "model": {"patch_size": 3, "depth": 1, "heads": 2},
             "train": {"epochs": 100, "checkpoint_every": 5, "device": "cpu", "crop": 0},  # crop: reaches `stentrans train`
-            "enhance": {"variant": "paper"},  # exercises pretrain (kill + resume); robust: step 6
+            "enhance": {"method": "stentrans"},  # exercises pretrain (kill + resume); robust: step 6
             "evaluate": {"protocols": ["nested"], "truth": True, "methods": ["stentrans", "robust", "dist", "linear", "nn"], "seeds": 1, "epochs": 3, "dist_epochs": 3, "n_panel_genes": 2},
             "ablation": {"samples": ["sim_hex"], "protocol": "paper"},
             "patterns": {"samples": ["sim_square"], "gmt": str(gmt), "top": 10},
@@ -729,23 +743,23 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
     html = (wf / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "median_pcc" in html
     text = report_description(wf / "report.html")
-    assert "with the paper variant" in text and "pretrained by rule pretrain" in text and "(100 epochs" in text, text
+    assert "with the method stentrans" in text and "pretrained by rule pretrain" in text and "(100 epochs" in text, text
 
-    # 6. the users' default variant: switching enhance.variant to robust reruns enhance
+    # 6. the users' default method: switching enhance.method to robust reruns enhance
     # (its input and params changed) without a pretrain step
-    robust = write_yaml(tmp_path / "robust.yaml", {"enhance": {"variant": "robust"}})
+    robust = write_yaml(tmp_path / "robust.yaml", {"enhance": {"method": "robust"}})
     target = "results/sim_hex/enhanced.h5ad"
     run4 = smk(["--cores", "2", "--configfile", cfg[1], robust, "--", target], cwd=wf, timeout=120, env=env)
     assert run4.returncode == 0, show(run4)
     out4 = run4.stdout + run4.stderr
     assert "rule enhance:" in out4 and "rule pretrain:" not in out4, show(run4)
     enh = ad.read_h5ad(wf / target)
-    assert enh.uns["stentrans"]["variant"] == "robust"
+    assert enh.uns["stentrans"]["method"] == "robust" and "variant" not in enh.uns["stentrans"]
     assert enh.obs["is_imputed"].sum() > 0 and np.isfinite(enh.X).all()
 
-    # 7. the report of that config describes the robust variant, without a pretrain job
+    # 7. the report of that config describes the robust method, without a pretrain job
     rep = smk(["--report", "robust.html", "--configfile", cfg[1], robust], cwd=wf, timeout=180, env=env)
     assert rep.returncode == 0, show(rep)
     text = report_description(wf / "robust.html")
-    assert "with the robust variant" in text and "there is no pretrain job" in text and "pretrained" not in text, text
+    assert "with the method robust" in text and "there is no pretrain job" in text and "pretrained" not in text, text
     print(f"end-to-end demo: {time.time() - t0:.0f} s")  # speed lives in benchmarks, not in a timed assert

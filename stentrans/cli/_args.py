@@ -9,7 +9,8 @@ metadata refine it:
 * ``cli``: ``False`` keeps the field off the command line.
 
 Booleans that default to False become ``store_true`` switches, those that
-default to True ``--no-...`` switches. Tuples take as many values as their
+default to True ``--no-...`` switches, whose help says what they turn off
+(the field's help describes the behaviour that is on). Tuples take as many values as their
 default has. ``int | str`` / ``float | str`` fields take a number or a word
 (``"auto"``); ``X | None`` fields take ``X`` and default to None.
 """
@@ -66,6 +67,8 @@ def _kwargs(f: dataclasses.Field, default) -> dict:
         kw["choices"] = list(f.metadata["choices"])
     help_ = f.metadata.get("help")
     if help_ is not None:
+        if kw.get("action") == "store_false":  # a --no-... switch: say what it turns off
+            help_ = f"turn off (on by default): {help_}"
         kw["help"] = help_ + ("" if kw.get("action") else " (default: %(default)s)")
     return kw
 

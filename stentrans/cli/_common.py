@@ -8,9 +8,11 @@ from ._args import add_config_args
 
 
 def add_input_args(p, *, qc: bool = True, qc_defaults: dict | None = None) -> None:
-    """``INPUT``, ``--lattice`` and ``--bin-size``; with ``qc`` also the QC filters (``qc_defaults``: a command's own) and ``--no-filter``."""
+    """``INPUT``, ``--coords``, ``--counts``, ``--lattice`` and ``--bin-size``; with ``qc`` also the QC filters (``qc_defaults``: a command's own) and ``--no-filter``."""
     p.add_argument("input", help="h5ad, Space Ranger outs folder (Visium HD: outs, binned_outputs/ or a square_XXXum/ folder), SpatialData .zarr, ST table, counts + coords CSV ...")
-    g = p.add_argument_group("input and QC")
+    g = p.add_argument_group("input and QC" if qc else "input")
+    g.add_argument("--coords", default=None, metavar="FILE", help="coordinates table (spot id, row, col; or a Space Ranger positions file) for an INPUT that holds counts only")
+    g.add_argument("--counts", default=None, metavar="FILE", help="count matrix (10x .h5, mtx folder, .h5ad or table) for an INPUT that holds positions only")
     g.add_argument("--lattice", default="auto", choices=["auto", "square", "hex"], help="lattice of the input (default: detected)")
     # a string: the reader checks it and names the folder and the bin sizes it holds
     g.add_argument(
@@ -23,7 +25,7 @@ def add_input_args(p, *, qc: bool = True, qc_defaults: dict | None = None) -> No
         from ..pp import QCConfig
 
         add_config_args(g, QCConfig, skip=("normalize", "target_sum", "log1p"), overrides=qc_defaults)
-        g.add_argument("--no-filter", action="store_true", help="use the input's genes and spots as they are (already QC-ed)")
+        g.add_argument("--no-filter", action="store_true", help="turn off the QC filters: use the input's genes and spots as they are (already QC-ed)")
 
 
 def add_threads_arg(p) -> None:
@@ -42,9 +44,9 @@ def add_threads_arg(p) -> None:
 def load_input(args):
     """Read ``args.input``; unless ``--no-filter``, apply the QC filters given."""
     from .. import pp
-    from ..read import read
+    from ..io import read
 
-    adata = read(args.input, lattice=args.lattice, bin_size=getattr(args, "bin_size", None))
+    adata = read(args.input, lattice=args.lattice, counts=args.counts, coords=args.coords, bin_size=getattr(args, "bin_size", None))
     if hasattr(args, "no_filter") and not args.no_filter:
         from ..pp import QCConfig
 

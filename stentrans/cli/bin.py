@@ -2,12 +2,15 @@
 
 Two modes:
 
-* ``--spacing A --lattice hex|square`` (:func:`stentrans.pseudospots.pseudospots`):
+* ``--spacing A --lattice hex|square`` (:func:`stentrans.io.pseudospots`):
   disks of diameter ``D`` on a Visium-like or ST-like lattice, in tissue
   only; ``--truth`` also writes the same disks at the positions ``stentrans
   enhance`` creates for those spots.
-* ``--bin-size S`` (:func:`stentrans.read.bin_cells`): square bins of side
+* ``--bin-size S`` (:func:`stentrans.io.square_bins`): square bins of side
   ``S`` covering the plane, every square holding ``--min-cells`` cells.
+
+Both read the input with :func:`stentrans.io.read_finer` (one reader, one
+binning module, :mod:`stentrans.io.binning`).
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ from __future__ import annotations
 import logging
 
 from .._errors import InputError
-from .._utils import atomic_path
-from ..read import BinConfig, bin_cells, read_cells
+from .._utils import atomic_path, check_output
+from ..io import POINT_FORMATS, BinConfig, read_finer, square_bins
 from ._args import add_config_args, config_from_args
 
 log = logging.getLogger("stentrans")
 
 __all__ = ["register_cli"]
 
-_FORMATS = ("auto", "molecules", "gem", "beads", "cells")
+_FORMATS = ("auto", *POINT_FORMATS)
 
 
 def _drop(args) -> list[str]:
@@ -31,11 +34,10 @@ def _drop(args) -> list[str]:
 
 
 def _cmd_bin_squares(args) -> int:
-    """Today's mode: square bins of side ``--bin-size`` covering the plane."""
-    d = BinConfig()
-    cfg = config_from_args(BinConfig, args, skip=("x", "y", "gene"), x=args.x or d.x, y=args.y or d.y, gene=args.gene or d.gene)
-    coords, counts, genes = read_cells(args.input, x=cfg.x, y=cfg.y, gene=cfg.gene, drop=_drop(args), query=args.query)
-    out = bin_cells(coords, counts, args.bin_size, x=cfg.x, y=cfg.y, gene=cfg.gene, genes=genes, min_cells=cfg.min_cells, source=args.input)
+    """Square bins of side ``--bin-size`` covering the plane: the points of :func:`~stentrans.io.read_finer`, binned by :func:`~stentrans.io.square_bins`."""
+    cfg = config_from_args(BinConfig, args, skip=("x", "y", "gene"))
+    points = read_finer(args.input, args.format, x=args.x, y=args.y, gene=args.gene, count=args.count, drop=_drop(args), query=args.query)
+    out = square_bins(points, args.bin_size, origin=args.origin, min_cells=cfg.min_cells)
     with atomic_path(args.output, suffix=".h5ad") as tmp:
         out.write_h5ad(tmp)
     log.info("binned %s -> %s (%d spots x %d genes)", args.input, args.output, out.n_obs, out.n_vars)
@@ -43,14 +45,17 @@ def _cmd_bin_squares(args) -> int:
 
 
 def _cmd_bin(args) -> int:
+    check_output(args.output, field="--output")  # before any work
+    if args.truth is not None:
+        check_output(args.truth, field="--truth")
     if args.bin_size is not None:
-        for flag, value in (("--spacing", args.spacing), ("--truth", args.truth), ("--count", args.count), ("--origin", args.origin)):
+        for flag, value in (("--spacing", args.spacing), ("--truth", args.truth)):
             if value is not None:
                 raise InputError(args.input, flag, "not with --bin-size (square full-coverage bins); use --spacing for disk spots")
         if args.lattice not in (None, "square"):
             raise InputError(args.input, "--lattice", f"{args.lattice!r}: --bin-size bins are square; use --spacing for a hex lattice")
         return _cmd_bin_squares(args)
-    from ..pseudospots import PseudoSpotConfig, write_pseudospots
+    from ..io import PseudoSpotConfig, write_pseudospots
 
     if args.lattice is None:
         raise InputError(args.input, "--lattice", "give hex or square with --spacing")
@@ -66,7 +71,7 @@ def _cmd_bin(args) -> int:
 
 def register_cli(subparsers) -> None:
     """Add ``bin``."""
-    from ..pseudospots import PseudoSpotConfig
+    from ..io import PseudoSpotConfig
 
     p = subparsers.add_parser(
         "bin",
@@ -83,7 +88,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--origin", type=float, nargs=2, default=None, metavar=("X", "Y"), help="position of lattice point (0, 0) (default: smallest x and y of the data)")
     add_config_args(p, PseudoSpotConfig, title="pseudo-spots (--spacing)")
     g = p.add_argument_group("input columns")
-    g.add_argument("--format", choices=_FORMATS, default="auto", help="input layout (default: detected from the name and header)")
+    g.add_argument("--format", choices=_FORMATS, default="auto", help="input layout: " + "; ".join(f"{k}, {f.what}" for k, f in POINT_FORMATS.items()) + " (default: detected from the name and header)")
     g.add_argument("--x", default=None, help="x column (default: detected, any case: a molecule layout's x_location, global_x, x_global_px or x; a cell table's x, x_centroid, center_x or CenterX_global_px)")
     g.add_argument("--y", default=None, help="y column (default: detected as --x)")
     g.add_argument("--gene", "--gene-column", dest="gene", default=None, help="gene column of one-molecule-per-row tables (default: detected, any case: feature_name, gene, target; GEM: geneID)")

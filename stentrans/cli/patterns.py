@@ -12,20 +12,21 @@ from ._common import add_input_args, add_threads_arg, load_input
 
 
 def register_cli(subparsers) -> None:
-    """``stentrans patterns INPUT [--enhanced E.h5ad] [--gmt FILE] [--top 150] [--species human|mouse] -o DIR``."""
+    """``stentrans patterns INPUT [--enhanced E.h5ad] [--gmt FILE] [--top 150] [--species human|mouse] [--seeds 3] [--control linear] -o DIR``."""
     from ..tl import PatternsConfig
 
     p = subparsers.add_parser(
         "patterns",
         help="Sepal ranking, pattern families and GO enrichment (paper Fig. 4)",
-        description="Rank genes by Sepal diffusion time on the measured (and enhanced) data, group the top genes into pattern families, test them for GO:BP enrichment and list terms found only after enhancement.",
+        description="Rank genes by Sepal diffusion time on the measured (and enhanced) data, group the top genes into pattern families, test them for GO:BP enrichment and list terms found only after enhancement; "
+        "with --enhanced and --gmt also Fig. 4's control: the new terms after the same method at further seeds and after linear interpolation of the same spots.",
     )
     # Sepal ranks the genes of the authors' filter (detected in more than 10 % of the spots), not every gene enhance keeps
     add_input_args(p, qc_defaults={"min_spot_fraction": 0.1})
     p.add_argument("--enhanced", metavar="ENHANCED.h5ad", help="enhanced AnnData from 'stentrans enhance'")
     p.add_argument("--gmt", metavar="FILE", help="gene sets (GMT), e.g. GO_BP_human_propagated.gmt; without it no enrichment")
     add_config_args(p, PatternsConfig, title="patterns")
-    p.add_argument("-o", "--outdir", required=True, metavar="DIR")
+    p.add_argument("-o", "--outdir", required=True, metavar="DIR", help="folder the tables, summary.json and figures go to (checked before any work)")
     add_threads_arg(p)
     p.set_defaults(func=_cli_run)
 
@@ -47,9 +48,12 @@ def _read_enhanced(path):
 
 
 def _cli_run(args) -> int:
+    from .._utils import check_output
     from ..pp import gene_filter_note
-    from ..tl import PatternsConfig, read_gmt, run_patterns
+    from ..run import patterns_to
+    from ..tl import PatternsConfig, read_gmt
 
+    check_output(args.outdir, folder=True, field="--outdir")  # before any work
     cfg = config_from_args(PatternsConfig, args)
     if cfg.top < 3:
         raise InputError(None, "--top", f"must be >= 3, got {cfg.top}")
@@ -57,10 +61,7 @@ def _cli_run(args) -> int:
     sets = read_gmt(args.gmt) if args.gmt else None
     adata = load_input(args)
     enhanced = _read_enhanced(args.enhanced) if args.enhanced else None
-    # pp.qc keeps raw counts in layers["counts"] (X may be normalised);
-    # the enhanced X is on the scale the model was trained on (counts by default)
-    layer = "counts" if "counts" in adata.layers else None
-    res = run_patterns(adata, enhanced=enhanced, gmt=sets, outdir=args.outdir, layer=layer, **dataclasses.asdict(cfg))
+    res = patterns_to(adata, args.outdir, enhanced=enhanced, gmt=sets, **dataclasses.asdict(cfg))
     s = res["summary"]
     print(f"top-10 (original): {', '.join(s['top10']['original'])}")
     if "enhanced" in s["top10"]:

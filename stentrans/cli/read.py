@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from .._utils import atomic_path
+from .._utils import atomic_path, check_output
+from ..io import DEFAULT_SNAP_TOL, read, summary
 from ..pp import QCConfig, gene_filter_note, qc
-from ..read import DEFAULT_SNAP_TOL, read, summary
 from ._args import add_config_args, config_from_args
 from ._common import add_input_args
 
@@ -15,10 +15,8 @@ log = logging.getLogger("stentrans")
 
 
 def _add_read_args(p) -> None:
-    """The reader's options besides ``--lattice`` (:func:`stentrans.read`)."""
+    """The reader's options besides those of every input (:func:`stentrans.read`)."""
     g = p.add_argument_group("reading")
-    g.add_argument("--coords", default=None, help="coordinates table (spot id, row, col) for a counts table")
-    g.add_argument("--counts", default=None, help="count matrix for an input that only holds positions")
     g.add_argument("--snap-tol", type=float, default=DEFAULT_SNAP_TOL, help="largest off-lattice distance that is snapped (default %(default)s)")
 
 
@@ -43,6 +41,7 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_qc(args) -> int:
+    check_output(args.output, field="--output")  # before any work
     adata = _read_args(args)
     out = qc(adata, **dataclasses.asdict(config_from_args(QCConfig, args)))
     with atomic_path(args.output) as tmp:
@@ -64,7 +63,7 @@ def register_qc(subparsers) -> None:
     """Add ``qc``."""
     q = subparsers.add_parser("qc", help="read, filter spots and genes, write .h5ad", description="Read the input, drop low-count spots and rarely detected genes (stentrans.pp.qc), write OUT.h5ad atomically.")
     add_input_args(q, qc=False)
-    q.add_argument("-o", "--output", required=True, metavar="OUT.h5ad")
+    q.add_argument("-o", "--output", required=True, metavar="OUT.h5ad", help="filtered data to write (checked before any work)")
     _add_read_args(q)
     add_config_args(q, QCConfig, title="QC")
     q.set_defaults(func=_cmd_qc)

@@ -46,7 +46,7 @@ class Method:
         Colour in figures.
     kind
         ``"network"`` (the paper's stEnTrans and its ablations), ``"robust"``
-        (our variant) or ``"baseline"`` (the paper's comparison methods).
+        (our default method) or ``"baseline"`` (the paper's comparison methods).
     factory
         ``"module:attribute"`` of the :class:`~stentrans.models.base.Enhancer`
         class, called with ``defaults`` updated by the caller's settings.
@@ -93,7 +93,7 @@ METHODS: dict[str, Method] = {
     )
 }
 
-#: the variant users get from ``enhance`` (API, command line, workflow)
+#: the method users get from ``enhance`` (API, command line, workflow)
 DEFAULT_METHOD = "robust"
 #: the paper's network, unchanged (the faithful reproduction)
 PAPER_METHOD = "stentrans"
@@ -103,6 +103,8 @@ BASELINES = tuple(n for n, m in METHODS.items() if m.kind == "baseline")
 ABLATIONS = tuple(n for n, m in METHODS.items() if m.ablation)
 #: what ``evaluate`` runs when no methods are named (the paper's Fig. 3)
 DEFAULT_EVAL_METHODS = (PAPER_METHOD,) + BASELINES
+#: row order of the result tables: the paper's Fig. 3 methods, its ablations, then the rest as they come
+TABLE_ORDER = tuple(dict.fromkeys(DEFAULT_EVAL_METHODS + ABLATIONS))
 
 
 def names(kind: str | None = None) -> tuple[str, ...]:

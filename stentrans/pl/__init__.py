@@ -16,7 +16,6 @@ _WHERE = {
     "lost_genes": ("stentrans.pl._lost", "lost_genes"),
     "save_figure": ("stentrans.pl._style", "save_figure"),
     "RC": ("stentrans.pl._style", "RC"),
-    "PROTOCOL_LABELS": ("stentrans.pl._style", "PROTOCOL_LABELS"),
     "ranked_genes": ("stentrans.pl._patterns", "ranked_genes"),
     "family_summary": ("stentrans.pl._patterns", "family_summary"),
     "new_terms": ("stentrans.pl._patterns", "new_terms"),

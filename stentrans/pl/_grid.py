@@ -67,7 +67,7 @@ def lattice_mapping(adata, *, title: str | None = None, panel_size: float = 2.6,
     lat = grid.lattice
     K = kept_mask(M, lat)
     if fill_lost is None:
-        from ..tl._enhance import EnhanceConfig
+        from ..tl import EnhanceConfig
 
         fill_lost = EnhanceConfig().fill_lost
     from ..grid import source_of
@@ -81,7 +81,7 @@ def lattice_mapping(adata, *, title: str | None = None, panel_size: float = 2.6,
 
     def tiles(mask, g):
         p, q = np.nonzero(mask)
-        return spot_tiles(*g.coords(p, q), lat, g.step)
+        return spot_tiles(*g.coords(p, q), lat, step=g.step)
 
     empty = tiles(grid.lattice_mask() & ~M, grid)
     polys_M = tiles(M, grid)

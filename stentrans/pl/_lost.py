@@ -27,7 +27,7 @@ def _kinds(enhanced) -> dict[str, np.ndarray]:
 
 
 def _tiles(adata, lattice: str, step: float) -> np.ndarray:
-    return spot_tiles(adata.obs["array_row"].to_numpy(float), adata.obs["array_col"].to_numpy(float), lattice, step)
+    return spot_tiles(adata.obs["array_row"].to_numpy(float), adata.obs["array_col"].to_numpy(float), lattice, step=step)
 
 
 def _outline(ax, polys, color, lw: float = 1.0) -> None:

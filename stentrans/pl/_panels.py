@@ -19,11 +19,9 @@ __all__ = ["gene_panels", "enhanced_genes", "spot_tiles", "top_variance_genes"]
 #: spots 1 (square) or 2 (hex) units apart, so that ``x`` equals ``array_col``
 #: on both lattices (hex neighbours sit two columns apart)
 _SPACING = {"square": 1.0, "hex": 2.0}
-#: registry method of an older enhanced AnnData's ``uns["stentrans"]["variant"]``
-_VARIANT_METHOD = {"paper": "stentrans"}
 
 
-def spot_tiles(array_row, array_col, lattice: str, step: float = 1.0) -> np.ndarray:
+def spot_tiles(array_row, array_col, lattice: str, *, step: float = 1.0) -> np.ndarray:
     """Vertices ``(n, k, 2)`` of the tiles of spots at lattice coordinates.
 
     ``x = array_col`` and ``y`` the physical row position in the same unit
@@ -35,7 +33,7 @@ def spot_tiles(array_row, array_col, lattice: str, step: float = 1.0) -> np.ndar
     return spot_polygons(x, y, lattice, spacing=s * step)
 
 
-def top_variance_genes(adata, n: int, layer: str | None = None, among=None) -> list[str]:
+def top_variance_genes(adata, n: int, *, layer: str | None = None, among=None) -> list[str]:
     """The ``n`` genes of highest variance of ``log1p`` expression (ties: ``var_names`` order).
 
     ``among``: only these genes (in ``var_names`` order).
@@ -120,12 +118,12 @@ def gene_panels(adata, genes, preds: dict, *, title: str | None = None, layer: s
     P, Q = np.nonzero(M)
     rem = ~K[P, Q]
     pk, qk = np.nonzero(K)
-    polys_M = spot_tiles(*grid.coords(P, Q), lat, grid.step)
-    polys_K = spot_tiles(*grid.coords(pk, qk), lat, grid.step)
+    polys_M = spot_tiles(*grid.coords(P, Q), lat, step=grid.step)
+    polys_K = spot_tiles(*grid.coords(pk, qk), lat, step=grid.step)
     H = enhanced_mask(M, lat)
     PH, QH = np.nonzero(H)
     up = grid.up()
-    polys_H = spot_tiles(*up.coords(PH, QH), lat, up.step)
+    polys_H = spot_tiles(*up.coords(PH, QH), lat, step=up.step)
     cols = [("truth", "Ground truth"), ("input", "Down-sampled input")] + [(m, method_label(m)) for m in preds]
     for m, arr in preds.items():
         arr = np.asarray(arr)
@@ -210,7 +208,7 @@ def enhanced_genes(measured, enhanced, *, genes=None, n_genes: int = 4, title: s
     if not genes:
         genes = top_variance_genes(measured, n_genes, among=[g for g in measured.var_names if g in enhanced.var_names])
     rows = [(measured, "measured", 1.0), (enhanced, "enhanced", 0.5)]
-    polys = [spot_tiles(a.obs["array_row"].to_numpy(float), a.obs["array_col"].to_numpy(float), lattice, step) for a, _, step in rows]
+    polys = [spot_tiles(a.obs["array_row"].to_numpy(float), a.obs["array_col"].to_numpy(float), lattice, step=step) for a, _, step in rows]
     cmap = mpl.colormaps["viridis"]
     ext = polys[0].reshape(-1, 2)
     aspect = (np.ptp(ext[:, 1]) + 1) / (np.ptp(ext[:, 0]) + 1)
@@ -228,7 +226,7 @@ def enhanced_genes(measured, enhanced, *, genes=None, n_genes: int = 4, title: s
                 ax.set_title(f"{gene}\n{label} ({a.n_obs} spots)" if i == 0 else f"{label} ({a.n_obs} spots)")
         if title is None:
             st = enhanced.uns.get("stentrans", {})
-            method = str(st.get("method") or _VARIANT_METHOD.get(str(st.get("variant")), st.get("variant", "stentrans")))
+            method = str(st.get("method", "?"))
             title = f"measured vs {method_label(method)} 2x enhanced ({lattice} lattice)"
             title = f"{dataset}: {title}" if dataset else title
         fig.suptitle(title)

@@ -19,13 +19,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..grid import lattice_of
+from ..grid import lattice_of, layer_matrix
 from ..lattice import physical, spot_polygons
 from ..models.registry import OKABE_ITO as _PALETTE
-from ..tl._diffusion import normalize_profiles
-from ..tl._enrich import family_counts
-from ..tl._families import layer_matrix, top_genes
-from ..tl._sepal import lattice_coords
+from ..tl import family_counts, lattice_coords, normalize_profiles, top_genes
 from ._style import save_figure
 
 __all__ = ["ranked_genes", "family_summary", "new_terms", "figure_files", "FORMATS", "OKABE_ITO", "COLOR_ORIGINAL", "COLOR_ENHANCED", "MAP_CMAP"]
@@ -102,7 +99,7 @@ def _ranks(ranking) -> pd.Series:
     return pd.Series(np.arange(1, len(ranking) + 1), index=list(ranking))
 
 
-def ranked_genes(adata, ranking, enhanced=None, ranking_enhanced=None, genes=None, n: int = 6, layer=None, enhanced_layer=None, *, axes=None, save=None):
+def ranked_genes(adata, ranking, *, enhanced=None, ranking_enhanced=None, genes=None, n: int = 6, layer=None, enhanced_layer=None, axes=None, save=None):
     """Paper Fig. 4B: maps of top-ranked genes, original vs enhanced, with ranks.
 
     Each panel shows Sepal's input ``log2(x + 2) / max`` of one gene, drawn
@@ -133,7 +130,7 @@ def ranked_genes(adata, ranking, enhanced=None, ranking_enhanced=None, genes=Non
     import matplotlib.pyplot as plt
 
     if genes is None:
-        genes = top_genes(ranking, n, adata)
+        genes = top_genes(ranking, n, adata=adata)
         if enhanced is not None:
             genes = [g for g in genes if g in enhanced.var_names][:n]
     genes = list(genes)
@@ -163,7 +160,7 @@ def ranked_genes(adata, ranking, enhanced=None, ranking_enhanced=None, genes=Non
 # --------------------------------------------------------------------------
 # Fig. 4C: families
 # --------------------------------------------------------------------------
-def family_summary(fam_orig, fam_enh=None, enr_orig=None, enr_enh=None, pairs=None, *, axes=None, save=None):
+def family_summary(fam_orig, *, fam_enh=None, enr_orig=None, enr_enh=None, pairs=None, axes=None, save=None):
     """Paper Fig. 4C: genes and significant GO terms per family, original vs enhanced.
 
     With ``pairs`` (from :func:`~stentrans.tl.pair_families`) paired families
@@ -233,7 +230,7 @@ def family_summary(fam_orig, fam_enh=None, enr_orig=None, enr_enh=None, pairs=No
 # --------------------------------------------------------------------------
 # Fig. 4D: new terms
 # --------------------------------------------------------------------------
-def new_terms(new: pd.DataFrame, top: int = 10, scope: str = "paired", *, fig=None, save=None):
+def new_terms(new: pd.DataFrame, *, top: int = 10, scope: str = "paired", fig=None, save=None):
     """Paper Fig. 4D: top ``top`` GO terms found only in the enhanced data, per family.
 
     Bars: ``-log10`` adjusted p in the enhanced family, one panel per family

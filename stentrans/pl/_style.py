@@ -1,7 +1,9 @@
 """Figure style shared by every plot: rc settings, method and protocol look, file output.
 
 Methods take their label, colour, order and dark flag from the method
-registry (:mod:`stentrans.models.registry`); nothing here restates them.
+registry (:mod:`stentrans.models.registry`), protocols their label and order
+from the protocol table (:data:`stentrans.tl.SCORES`); nothing here restates
+them.
 Figures use matplotlib's object API (:class:`matplotlib.figure.Figure`, no
 pyplot), so nothing changes the caller's backend and it runs headless.
 Files are PNG (300 dpi) and PDF (vector, embedded TrueType fonts), written
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .._utils import ordered
 from ..models import registry
 
 #: matplotlib settings of every figure (small print sizes, embedded fonts)
@@ -31,22 +34,12 @@ RC = {
     "svg.fonttype": "none",
 }
 
-#: panel titles of the evaluation protocols, in display order
-PROTOCOL_LABELS = {
-    "paper": "paper (all spots)",
-    "paper-removed": "paper (removed spots)",
-    "nested": "nested (removed spots)",
-    "heldout-genes": "held-out genes (all spots)",
-    "heldout-genes-removed": "held-out genes (removed spots)",
-    "truth": "2x truth (mean)",
-    "truth-counts": "2x truth (counts)",
-    "realtruth": "real 2x truth (counts)",
-    "realtruth-log": "real 2x truth (log)",
-    "realtruth-denoise": "real truth, denoising (measured spots)",
-    "lost": "lost spots (holes)",
-    "lost-truth": "lost spots vs 2x truth (mean)",
-    "lost-truth-counts": "lost spots vs 2x truth (counts)",
-}
+
+def _protocol_labels() -> dict:
+    """Panel titles of the evaluation scores, in display order (the protocol table's labels)."""
+    from ..tl import SCORES
+
+    return {name: score.label or name for name, score in SCORES.items()}
 
 
 def method_label(method: str) -> str:
@@ -71,18 +64,16 @@ def method_order(values) -> list:
 
 
 def protocol_label(protocol: str) -> str:
-    """Panel title of ``protocol`` (the name itself when unknown)."""
-    return PROTOCOL_LABELS.get(protocol, protocol)
+    """Panel title of a score of the protocol table (the name itself when unknown)."""
+    return _protocol_labels().get(protocol, protocol)
 
 
 def protocol_order(values) -> list:
-    """Distinct ``values`` in :data:`PROTOCOL_LABELS` order (unknown ones last, as given)."""
-    seen = list(dict.fromkeys(values))
-    rank = {p: i for i, p in enumerate(PROTOCOL_LABELS)}
-    return sorted(seen, key=lambda v: (rank.get(v, len(rank)), seen.index(v)))
+    """Distinct ``values`` in the protocol table's score order (unknown ones last, as given)."""
+    return ordered(values, _protocol_labels())
 
 
-def save_figure(fig, out_prefix, formats=("png", "pdf"), dpi: int = 300, rc: dict | None = None) -> list[Path]:
+def save_figure(fig, out_prefix, *, formats=("png", "pdf"), dpi: int = 300, rc: dict | None = None) -> list[Path]:
     """Write ``fig`` as ``out_prefix.png`` and ``.pdf`` (atomic: temp file + rename).
 
     A ``.png``/``.pdf`` suffix of ``out_prefix`` is dropped. ``rc``:

@@ -62,7 +62,7 @@ def _prov(adata) -> dict:
     return st
 
 
-def filter_spots(adata, min_counts: float = _QC.min_counts, copy: bool = False):
+def filter_spots(adata, *, min_counts: float = _QC.min_counts, copy: bool = False):
     """Drop spots with fewer than ``min_counts`` total counts.
 
     As :func:`scanpy.pp.filter_cells`: in place (``copy=False``, returns None)
@@ -84,7 +84,7 @@ def filter_spots(adata, min_counts: float = _QC.min_counts, copy: bool = False):
     return adata if copy else None
 
 
-def filter_genes(adata, min_spot_fraction: float = _QC.min_spot_fraction, min_spots: int | None = _QC.min_spots, copy: bool = False):
+def filter_genes(adata, *, min_spot_fraction: float = _QC.min_spot_fraction, min_spots: int | None = _QC.min_spots, copy: bool = False):
     """Keep genes detected (count > 0) in at least ``min_spots`` spots and in *more than* ``min_spot_fraction`` of them.
 
     Default: detected in at least 3 spots (module documentation);
@@ -127,7 +127,7 @@ def filter_genes(adata, min_spot_fraction: float = _QC.min_spot_fraction, min_sp
     return adata if copy else None
 
 
-def gene_filter_note(adata_or_qc, how: str | None = "stentrans") -> str:
+def gene_filter_note(adata_or_qc, *, how: str | None = "stentrans") -> str:
     """One line: the gene filter applied, the genes kept and dropped, and how to change it (from ``uns["stentrans"]["qc"]``).
 
     ``how``: the entry point whose settings are named, a key of :data:`CHANGE_WITH` (None: no settings named).
@@ -146,7 +146,7 @@ def gene_filter_note(adata_or_qc, how: str | None = "stentrans") -> str:
     return f"genes: {kept:,} of {before:,} kept ({rule}); {dropped:,} dropped{never}" + (f". Change with {CHANGE_WITH[how]}" if how else "")
 
 
-def scored_genes(adata, fraction: float = SCORED_SPOT_FRACTION, layer: str | None = None) -> list:
+def scored_genes(adata, *, fraction: float = SCORED_SPOT_FRACTION, layer: str | None = None) -> list:
     """Genes detected in more than ``fraction`` of the spots: what evaluation scores (the authors' rule), whatever the fit used."""
     X = adata.layers[layer] if layer is not None else adata.X
     detected = np.asarray((X > 0).sum(axis=0)).ravel()
@@ -155,6 +155,7 @@ def scored_genes(adata, fraction: float = SCORED_SPOT_FRACTION, layer: str | Non
 
 def qc(
     adata,
+    *,
     min_counts: float = _QC.min_counts,
     min_spot_fraction: float = _QC.min_spot_fraction,
     min_spots: int | None = _QC.min_spots,

@@ -35,7 +35,7 @@ def grid_mapping(adata, fill_lost=None) -> dict:
     from ..lost import positions_of, resolve
 
     if fill_lost is None:
-        from ..tl._enhance import EnhanceConfig
+        from ..tl import EnhanceConfig
 
         fill_lost = EnhanceConfig().fill_lost
     gd = to_grid(adata, genes=[])

@@ -62,18 +62,20 @@ FIGURE_CAPTIONS = {
     "enhanced_genes": "measured and enhanced maps of the top-variance genes",
 }
 PATTERN_FIGURES = ("ranked_genes", "family_summary", "new_terms_plot")
-PROTOCOL_TEXT = {
-    "nested": "`nested`: the model sees only the down-sampled data D(G) and predicts the spots D removed; PCC over those spots only (what a user gets)",
-    "paper": "`paper`: the authors' protocol; train on (D(G), G) of all genes, predict G, PCC over all in-tissue spots (the model trained on these values)",
-    "paper-removed": "`paper-removed`: the `paper` predictions scored over the removed spots only",
-    "heldout-genes": "`heldout-genes`: as `paper`, trained on 80 % of the genes, scored on the 20 % never seen",
-    "truth": "`truth`: simulated data, scored against the simulator's 2x truth at the new positions",
-    "lost": "`lost`: interior in-tissue spots removed (holes, never edge spots), every method fitted on the rest; PCC over the removed spots only",
-    "lost-truth": "`lost-truth`: simulated data, the simulator's own lost spots predicted and scored against its truth",
-    "lost-truth-counts": "`lost-truth-counts`: as `lost-truth`, against the truth's counts",
-}
-#: protocols of :func:`_pcc_sections`, in page order (the real truth has a section of its own)
-PAGE_PROTOCOLS = ("nested", "paper", "paper-removed", "heldout-genes", "truth", "lost", "lost-truth", "lost-truth-counts")
+
+
+def page_scores() -> dict[str, str]:
+    """The scores with a section of their own, in page order, and their texts (the protocol table's).
+
+    The default protocol's scores first, then the table's order; the real
+    truth has a section of its own (:func:`_realtruth_section`).
+    """
+    from ..tl import PROTOCOLS, SCORES, EvaluateConfig
+
+    default = EvaluateConfig().protocol
+    first = [s.name for s in PROTOCOLS[default].scores]
+    names = list(dict.fromkeys([*first, *SCORES]))
+    return {n: SCORES[n].text for n in names if SCORES[n].text}
 
 
 def format_p(p: float) -> str:
@@ -239,7 +241,7 @@ def claims(summary, per_gene, ablation, patterns, paper_medians, paper_new_terms
             if np.isfinite(rb):
                 t = paired_test(per_gene[per_gene["dataset"] == ds], "nested", "robust", bm_n) if per_gene is not None else None
                 tt = f", paired Wilcoxon across {t['n']} genes p {format_p(t['p'])}, better on {100 * t['frac_better']:.0f} % of genes" if t else ""
-                line += f" The robust variant: {rb:.3f} ({'beats' if rb > bv_n else 'does not beat'} {lab(bm_n)}{tt})."
+                line += f" The robust method: {rb:.3f} ({'beats' if rb > bv_n else 'does not beat'} {lab(bm_n)}{tt})."
             lines.append(line)
         st_h = mean_of(summary, ds, "heldout-genes", "stentrans")
         bm_h, bv_h = best_baseline(summary, ds, "heldout-genes")
@@ -297,11 +299,11 @@ def _pcc_sections(summary, per_gene, paper_medians, stand_ins=()) -> list[str]:
     out = []
     present = set(summary["method"])
     methods = registry.order(summary["method"])
-    for protocol in PAGE_PROTOCOLS:
+    for protocol, text in page_scores().items():
         if not (summary["protocol"] == protocol).any():
             continue
         out.append(f"## Median per-gene PCC, {protocol} protocol\n")
-        out.append(PROTOCOL_TEXT[protocol] + ". Mean ± sd over seeds of the per-seed median over genes.\n")
+        out.append(text + ". Mean ± sd over seeds of the per-seed median over genes.\n")
         tab = method_table(summary, protocol, methods)
         if protocol == "paper" and paper_medians:
             tab.insert(1, f"{registry.label(registry.PAPER_METHOD)} *paper*", [_paper_value(f"{paper_medians[d]:.3f}", d, stand_ins) if d in paper_medians else "" for d in tab["data set"]])
@@ -494,7 +496,7 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
         if paper_table1:
             for m in registry.ABLATIONS:
                 t1[f"{registry.label(m)} *paper*"] = [_paper_value(paper_table1.get(d, {}).get(m, ""), d, stand_ins) for d in t1["dataset"]]
-        out.append("Median per-gene PCC, mean ± sd over seeds; same protocol, seeds and genes for every variant.\n")
+        out.append("Median per-gene PCC, mean ± sd over seeds; same protocol, seeds and genes for every ablation.\n")
         out.append(to_markdown(t1))
         out += _stand_in_footnote([d for d in t1["dataset"] if d in paper_table1], stand_ins)
 

@@ -101,7 +101,7 @@ def describe_run(info: dict, settings: dict, command: str | None, samples, fallb
         "command": shown,
         "samples": ", ".join(samples),
         "evaluation": f"protocols {', '.join(ev['protocols'])}; methods {', '.join(ev['methods'])}; {ev['seeds']} seeds; stEnTrans {ev['epochs']} epochs (DIST {dist})",
-        "model": f"patch size {md['patch_size']}, {md['depth']} blocks, {md['heads']} heads; batch {tr['batch_size']} genes, lr {tr['lr']}; enhancement variant {settings['enhance']['variant']}",
+        "model": f"patch size {md['patch_size']}, {md['depth']} blocks, {md['heads']} heads; batch {tr['batch_size']} genes, lr {tr['lr']}; enhanced by {settings['enhance']['method']}",
         "software": f"stentrans {info.get('stentrans')}, Python {info.get('python')}, torch {pk.get('torch')}, snakemake {pk.get('snakemake')}",
         "machine": f"{info.get('platform')}; CUDA {'device ' + cuda['device'] if cuda.get('available') else 'not available (CPU)'}",
     }

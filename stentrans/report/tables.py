@@ -1,72 +1,23 @@
 """Result tables: the evaluation summary, paper Table 1, the real-truth table, Markdown, and writing them.
 
-Everything here works on the per-gene table of :func:`stentrans.tl.evaluate`
-(columns ``(dataset,) gene, method, protocol, seed, pcc, n_spots``); method
-names, their order and labels come from the method registry.
+Everything here works on the tables of :func:`stentrans.tl.evaluate`: the
+per-gene table (columns ``(dataset,) gene, method, protocol, seed, pcc,
+n_spots``) and its summary (:func:`stentrans.tl.summarize`); method names,
+their order and labels come from the method registry.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._errors import InputError
+from .._utils import ordered
 from ..models import registry
 
-__all__ = ["summarize", "ablation_table", "add_ceiling_fraction", "realtruth_table", "to_markdown", "write_results", "format_pm", "METHOD_ORDER"]
-
-#: row order of the summary: the paper's Fig. 3 methods, its ablations, then the rest as they come
-METHOD_ORDER = tuple(dict.fromkeys(registry.DEFAULT_EVAL_METHODS + registry.ABLATIONS))
-
-
-def _ordered(values, order) -> list:
-    seen = list(dict.fromkeys(values))
-    rank = {v: i for i, v in enumerate(order)}
-    return sorted(seen, key=lambda v: (rank.get(v, len(rank)), seen.index(v)))
-
-
-def summarize(per_gene: pd.DataFrame, protocol_order=()) -> pd.DataFrame:
-    """Median PCC per method, protocol and seed; mean and sd of the medians over seeds.
-
-    Columns: (``dataset``,) ``method, protocol, median_seed<k>..., mean, sd,
-    n_genes, n_excluded, n_spots``. ``sd`` is the sample standard deviation
-    (``NaN`` with one seed); ``n_genes``/``n_excluded`` count the genes with
-    a PCC and the genes excluded (zero variance), averaged over seeds.
-    Rows: by protocol (in ``protocol_order``, the others as they come), then
-    by method (:data:`METHOD_ORDER`).
-    """
-    keys = (["dataset"] if "dataset" in per_gene.columns else []) + ["method", "protocol"]
-    df = per_gene.copy()
-    df["ok"] = np.isfinite(df["pcc"].to_numpy(dtype=float))
-    g = df.groupby(keys + ["seed"], sort=False)
-    per_seed = g.agg(median=("pcc", "median"), n_genes=("ok", "sum"), n_total=("ok", "size"), n_spots=("n_spots", "max")).reset_index()
-    per_seed["n_excluded"] = per_seed["n_total"] - per_seed["n_genes"]
-    seeds = sorted(per_seed["seed"].unique())
-    wide = per_seed.pivot_table(index=keys, columns="seed", values="median", aggfunc="first", dropna=False)
-    wide.columns = [f"median_seed{s}" for s in wide.columns]
-    med_cols = [f"median_seed{s}" for s in seeds]
-    wide = wide.reindex(columns=med_cols)
-    counts = per_seed.groupby(keys, sort=False)[["n_genes", "n_excluded", "n_spots"]].mean().round().astype(np.int64)
-    # inner: only the (method, protocol) pairs scored (pseudo-methods score one protocol each)
-    out = wide.join(counts, how="inner").reset_index()
-    vals = out[med_cols].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out["mean"] = np.nanmean(vals, axis=1)
-        sd = np.nanstd(vals, axis=1, ddof=1) if len(seeds) > 1 else np.full(len(out), np.nan)
-        sd[np.nanmax(vals, axis=1) == np.nanmin(vals, axis=1)] = 0.0  # deterministic methods: exactly 0
-        out["sd"] = sd if len(seeds) > 1 else np.nan
-    out = out[keys + med_cols + ["mean", "sd", "n_genes", "n_excluded", "n_spots"]]
-    order_m = _ordered(out["method"], METHOD_ORDER)
-    order_p = _ordered(out["protocol"], tuple(protocol_order))
-    out["_p"] = out["protocol"].map({p: i for i, p in enumerate(order_p)})
-    out["_m"] = out["method"].map({m: i for i, m in enumerate(order_m)})
-    out = out.sort_values((["dataset"] if "dataset" in keys else []) + ["_p", "_m"], kind="stable").drop(columns=["_p", "_m"])
-    return out.reset_index(drop=True)
-
+__all__ = ["ablation_table", "realtruth_table", "to_markdown", "write_results", "format_pm"]
 
 def format_pm(mean, sd, digits: int = 3) -> str:
     """``"0.636 ± 0.018"``; the mean alone when ``sd`` is not finite, ``"NA"`` without a mean."""
@@ -80,7 +31,7 @@ def format_pm(mean, sd, digits: int = 3) -> str:
 def ablation_table(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Paper Table 1: mean ± sd (over seeds) of the median PCC of stEnTrans and its ablations.
 
-    One row per (dataset and) protocol, one column per variant (stEnTrans,
+    One row per (dataset and) protocol, one column per ablation (stEnTrans,
     w/o Pos, w/o Res, w/o Pos & Res: the registry's labels), cells
     ``"0.636 ± 0.018"``.
     """
@@ -100,23 +51,6 @@ def ablation_table(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=keys + [registry.label(m) for m in registry.ABLATIONS] + ["n_genes"])
 
 
-def add_ceiling_fraction(summary: pd.DataFrame, reference: str = "ceiling") -> pd.DataFrame:
-    """``summary`` with a column ``fraction_of_ceiling``: each row's ``mean`` over the ``mean`` of the ``reference`` row.
-
-    The reference row (the noise ceiling's median per seed, averaged over
-    seeds) is the one of the same (``dataset`` and) ``protocol``; rows of a
-    protocol without one get ``NaN``. A copy is returned.
-    """
-    keys = (["dataset"] if "dataset" in summary.columns else []) + ["protocol"]
-    out = summary.copy()
-    ref = out[out["method"] == reference].set_index(keys)["mean"]
-    idx = pd.MultiIndex.from_frame(out[keys]) if len(keys) > 1 else pd.Index(out[keys[0]])
-    den = ref.reindex(idx).to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["fraction_of_ceiling"] = out["mean"].to_numpy(dtype=float) / den
-    return out
-
-
 #: the real-truth table's score columns: column -> (protocol, method or None for each method)
 REALTRUTH_COLUMNS = {
     "realtruth": ("realtruth", None),
@@ -134,7 +68,7 @@ def realtruth_table(summary: pd.DataFrame, keys=None, pseudo=("ceiling", "raw-ha
     Parameters
     ----------
     summary
-        :func:`summarize` of a per-gene table with protocols ``realtruth``,
+        :func:`stentrans.tl.summarize` of a per-gene table with protocols ``realtruth``,
         ``realtruth-log`` and ``realtruth-denoise`` (several cases stacked,
         told apart by ``keys``).
     keys
@@ -152,7 +86,7 @@ def realtruth_table(summary: pd.DataFrame, keys=None, pseudo=("ceiling", "raw-ha
     (``realtruth / ceiling``), the same on the log scale, the denoising
     score at the measured positions beside raw half A's, the genes scored
     and excluded (zero variance, ``realtruth``), and the new and measured
-    positions scored. Methods in :data:`METHOD_ORDER`.
+    positions scored. Methods in :data:`stentrans.models.registry.TABLE_ORDER`.
     """
     if keys is None:
         keys = ["dataset"] if "dataset" in summary.columns else []
@@ -166,7 +100,7 @@ def realtruth_table(summary: pd.DataFrame, keys=None, pseudo=("ceiling", "raw-ha
     for case in cases:
         case = tuple(case)
         here = sub if not keys else sub[(sub[keys] == pd.Series(dict(zip(keys, case)))).all(axis=1)]
-        methods = _ordered([m for m in here["method"] if m not in pseudo], METHOD_ORDER)
+        methods = ordered([m for m in here["method"] if m not in pseudo], registry.TABLE_ORDER)
 
         def get(protocol, method, col="mean"):
             k = case + (protocol, method)

@@ -1,7 +1,8 @@
-"""Tools: training, enhancement, baselines, evaluation, spatial patterns.
+"""Tools: fitting and enhancement, evaluation, spatial patterns; they compute, and return or store into AnnData.
 
 Names are imported on first use, so ``import stentrans`` (and the CLI) start
-without loading PyTorch.
+without loading PyTorch. Nothing here writes result files or draws: that is
+:mod:`stentrans.run` (files) and :mod:`stentrans.pl` (figures).
 """
 
 from __future__ import annotations
@@ -9,38 +10,40 @@ from __future__ import annotations
 import importlib
 
 _WHERE = {
+    # fitting and enhancement
     "train": "stentrans.tl._train",
-    "fit": "stentrans.models.paper.train",
-    "predict": "stentrans.models.paper.tiles",
-    "load_checkpoint": "stentrans.models.paper.checkpoint",
-    "model_from_checkpoint": "stentrans.models.paper.checkpoint",
     "enhance": "stentrans.tl._enhance",
+    "enhance_chunks": "stentrans.tl._enhance",
+    "EnhancedChunks": "stentrans.tl._enhance",
+    "EnhanceConfig": "stentrans.tl._enhance",
     "build_enhanced": "stentrans.tl._anndata",
     "write_h5ad": "stentrans.tl._anndata",
-    "upsample": "stentrans.models.baselines.dispatch",
-    "train_dist": "stentrans.models.baselines.dist",
+    # evaluation
     "evaluate": "stentrans.tl._evaluate",
-    "evaluation_genes": "stentrans.tl._evaluate",
-    "pcc": "stentrans.metrics",
-    "summarize": "stentrans.report.tables",
-    "ablation_table": "stentrans.report.tables",
-    "write_results": "stentrans.report.tables",
+    "EvaluateConfig": "stentrans.tl._evaluate",
+    "PROTOCOLS": "stentrans.tl._protocols",
+    "ProtocolData": "stentrans.tl._protocols",
+    "FinerTruth": "stentrans.tl._realtruth",
+    "SCORES": "stentrans.tl._protocols",
+    "summarize": "stentrans.tl._summary",
+    "add_ceiling_fraction": "stentrans.tl._summary",
+    # spatial patterns (paper Fig. 4)
+    "patterns": "stentrans.tl._patterns",
+    "control_enhancements": "stentrans.tl._patterns",
+    "PatternsConfig": "stentrans.tl._patterns_config",
     "sepal": "stentrans.tl._sepal",
     "sepal_scores": "stentrans.tl._sepal",
     "spot_graph": "stentrans.tl._sepal",
     "lattice_coords": "stentrans.tl._sepal",
-    "SepalConfig": "stentrans.tl._diffusion",
+    "normalize_profiles": "stentrans.tl._diffusion",
     "pattern_families": "stentrans.tl._families",
     "family_representative": "stentrans.tl._families",
     "pair_families": "stentrans.tl._families",
-    "normalized_profiles": "stentrans.tl._families",
+    "top_genes": "stentrans.tl._families",
     "read_gmt": "stentrans.tl._enrich",
     "enrich_families": "stentrans.tl._enrich",
     "new_terms": "stentrans.tl._enrich",
-    "run_patterns": "stentrans.tl._patterns",
-    "control_enhancements": "stentrans.tl._patterns",
-    "new_terms_control": "stentrans.tl._patterns",
-    "PatternsConfig": "stentrans.tl._patterns_config",
+    "family_counts": "stentrans.tl._enrich",
 }
 
 __all__ = sorted(_WHERE)

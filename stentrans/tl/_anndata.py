@@ -71,6 +71,7 @@ def build_enhanced(
     p: np.ndarray,
     q: np.ndarray,
     genes,
+    *,
     provenance: dict | None = None,
     clip_negative: bool = True,
     lost: np.ndarray | None = None,

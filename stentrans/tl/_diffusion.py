@@ -117,7 +117,7 @@ def diffusion_operator(adj, positions, lattice: str, h: float = 1.0, ties: str =
     return L, saturated
 
 
-def normalize_profiles(X, pseudocount: float = _S.pseudocount) -> np.ndarray:
+def normalize_profiles(X, *, pseudocount: float = _S.pseudocount) -> np.ndarray:
     """``log2(x + pseudocount) / max`` per gene (column); negatives clipped to 0 first."""
     X = X.toarray() if sp.issparse(X) else np.asarray(X)
     X = np.log2(np.clip(X.astype(np.float64, copy=False), 0, None) + pseudocount)

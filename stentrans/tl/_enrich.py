@@ -75,7 +75,7 @@ def _to_query(genes, species: str) -> list[str]:
     return [str(g).upper() for g in genes]
 
 
-def enrich_families(families, gmt, background, species: str = _P.species, cutoff: float = _P.cutoff) -> pd.DataFrame:
+def enrich_families(families, gmt, background, *, species: str = _P.species, cutoff: float = _P.cutoff) -> pd.DataFrame:
     """GO enrichment of every family with :func:`gseapy.enrich` (hypergeometric).
 
     Parameters
@@ -98,7 +98,8 @@ def enrich_families(families, gmt, background, species: str = _P.species, cutoff
     pandas.DataFrame
         One row per (family, term with >= 1 family gene): ``family``,
         ``term``, ``overlap``, ``p_value``, ``adj_p``, ``odds_ratio``,
-        ``genes``, ``significant``; sorted by family and adjusted p.
+        ``genes`` (the family's genes in the term, sorted, ``;``-separated),
+        ``significant``; sorted by family and adjusted p.
         ``attrs["mapping"]``: per family ``n_genes``, ``n_mapped``,
         ``n_unmapped``; ``attrs["universe"]``: universe size.
     """
@@ -133,7 +134,8 @@ def enrich_families(families, gmt, background, species: str = _P.species, cutoff
                 "p_value": res["P-value"].astype(float),
                 "adj_p": res["Adjusted P-value"].astype(float),
                 "odds_ratio": res["Odds Ratio"].astype(float),
-                "genes": res["Genes"].astype(str),
+                # gseapy joins the genes in set order, which changes from run to run (string hashing): sorted here
+                "genes": [";".join(sorted(str(g).split(";"))) for g in res["Genes"]],
             }
         )
         df["significant"] = df["adj_p"] < cutoff
@@ -146,7 +148,7 @@ def enrich_families(families, gmt, background, species: str = _P.species, cutoff
     return out
 
 
-def new_terms(enr_orig: pd.DataFrame, enr_enh: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
+def new_terms(enr_orig: pd.DataFrame, enr_enh: pd.DataFrame, *, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
     """GO terms significant only after enhancement.
 
     * ``scope="overall"``: significant in some enhanced family and in no

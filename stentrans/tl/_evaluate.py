@@ -27,7 +27,7 @@ from .._errors import InputError, naming_file
 from ..grid import source_of
 from ..metrics import pcc
 from ..models import registry
-from ._protocols import CEILING, PROTOCOLS, SCORE_ORDER, ProtocolData, Spec, as_protocols, resolve
+from ._protocols import CEILING, NEEDS, PROTOCOLS, SCORE_ORDER, ProtocolData, Spec, as_protocols, resolve
 
 log = logging.getLogger("stentrans.evaluate")
 
@@ -39,7 +39,10 @@ PER_GENE_COLUMNS = ["gene", "method", "protocol", "seed", "pcc", "n_spots"]
 class EvaluateConfig:
     """Settings of an evaluation run (their defaults, written once)."""
 
-    protocol: str = field(default="nested", metadata={"help": f"{', '.join(PROTOCOLS)} (truth: simulated data; realtruth: pseudo-spots of finer data with their --truth), a comma list, or all"})
+    protocol: str = field(
+        default="nested",
+        metadata={"help": f"{', '.join(PROTOCOLS)}; a comma list, or all (those the data allow). " + "; ".join(f"{n} needs {NEEDS[p.needs]}" for n, p in PROTOCOLS.items() if p.needs)},
+    )
     seeds: int = field(default=3, metadata={"help": "number of seeds (0 .. N-1)"})
     heldout_fraction: float = field(default=0.2, metadata={"help": "fraction of the genes held out of training in heldout-genes"})
 
@@ -132,57 +135,39 @@ def as_methods(methods, ablation: bool) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
-def evaluation_genes(adata, panel=None, n_panel: int = 4, max_genes: int | None = None, source=None, field: str = "genes"):
-    """The genes of an evaluation run as the command line and the workflow choose them: ``(panel, genes, score_genes)``.
-
-    Scored: the genes detected in more than 10 % of the spots
-    (:func:`stentrans.pp.scored_genes`) and the panel's; fitted: every gene
-    of ``adata`` (``genes`` None), as ``stentrans enhance`` fits them. The
-    panel (``panel``, else the ``n_panel`` scored genes of highest variance)
-    must be among ``adata``'s genes (an error names ``source`` and
-    ``field``). ``max_genes``: at most this many genes (the panel's and the
-    most variable scored ones) are fitted and scored.
-    """
-    from .. import pl
-    from ..pp import scored_genes
-
-    scored = scored_genes(adata)
-    panel = list(panel or []) or pl.top_variance_genes(adata, n_panel, among=scored or None)
-    missing = [g for g in panel if g not in adata.var_names]
-    if missing:
-        raise InputError(source, field, f"not among the {adata.n_vars} genes after QC: {', '.join(map(str, missing))}")
-    score = list(dict.fromkeys([*scored, *panel]))
-    genes = None
-    if max_genes is not None and len(score) > max_genes:
-        top = pl.top_variance_genes(adata, max_genes, among=scored or None)
-        genes = score = list(dict.fromkeys([*panel, *top]))[: max(max_genes, len(panel))]
-        log.info("max_genes: %d of %d genes fitted and scored (the most variable, and the panel's)", len(genes), adata.n_vars)
-    else:
-        log.info("scoring %d of %d genes (detected in more than 10 %% of the spots, and the panel's); every method is fitted on all %d", len(score), adata.n_vars, adata.n_vars)
-    return panel, genes, score
-
-
 def _default_epochs() -> int:
     from ..models.paper.config import TrainConfig
 
     return TrainConfig().epochs
 
 
+def _settings_by_method(settings: dict | None, methods) -> dict:
+    """``{method: settings of its fit}`` from settings keyed by kind or method name (a method's own win)."""
+    settings = dict(settings or {})
+    bad = [k for k in settings if k not in registry.KINDS and k not in registry.METHODS]
+    if bad:
+        raise InputError(None, "settings", f"{', '.join(map(repr, bad))}: keys are method kinds ({', '.join(registry.KINDS)}) or method names")
+    out = {}
+    for m in methods:
+        kw = {**dict(settings.get(registry.get(m).kind) or {}), **dict(settings.get(m) or {})}
+        kw.pop("seed", None)
+        out[m] = kw
+    return out
+
+
 def evaluate(
     adata,
+    *,
     protocol=_EV.protocol,
     methods: Sequence[str] = registry.DEFAULT_EVAL_METHODS,
     seeds: Sequence[int] | int = _EV.seeds,
-    epochs: int | None = None,
-    model_kwargs: dict | None = None,
+    settings: dict | None = None,
     ablation: bool = False,
     heldout_fraction: float = _EV.heldout_fraction,
     device="auto",
     progress: bool = True,
     genes=None,
     layer: str | None = None,
-    train_kwargs: dict | None = None,
-    baseline_kwargs: dict | None = None,
     keep_genes=None,
     dataset: str | None = None,
     truth=None,
@@ -210,10 +195,15 @@ def evaluate(
     seeds
         Model seeds (init and batch order of the seeded methods; the
         held-out gene split), or their number (``0 .. N-1``).
-    epochs
-        Training epochs of stEnTrans (default: ``TrainConfig``'s).
-    model_kwargs
-        ``ModelConfig`` arguments of stEnTrans (e.g. ``depth``).
+    settings
+        Settings of the methods' fits, keyed by method kind
+        (:data:`stentrans.models.registry.KINDS`: ``"network"``,
+        ``"robust"``, ``"baseline"``) or by method name, e.g.
+        ``{"network": {"epochs": 100, "depth": 2, "batch_size": 64}, "dist":
+        {"epochs": 50}}``; a method's own entry wins over its kind's. The
+        fields of the methods' config dataclasses (``ModelConfig`` /
+        ``TrainConfig`` for the network, ``RobustConfig``, ``DISTConfig``,
+        ``NEDIConfig``); unset ones keep their defaults.
     ablation
         Add the three ablations of paper Table 1 to ``methods``.
     heldout_fraction
@@ -224,11 +214,6 @@ def evaluate(
         Progress bars (tqdm).
     genes, layer
         Genes to evaluate (default all) and the layer to read (default X).
-    train_kwargs
-        Further ``TrainConfig`` arguments of stEnTrans (``batch_size``,
-        ``lr``, ...).
-    baseline_kwargs
-        Settings by method name, e.g. ``{"dist": {"epochs": 50}}``.
     keep_genes
         Genes whose predicted maps (first seed) are returned in ``"maps"``
         for :func:`stentrans.pl.gene_panels`.
@@ -257,9 +242,9 @@ def evaluate(
         ceiling, in column ``pcc``) and ``raw-half``.
     ``summary``
         DataFrame ``method, protocol, median_seed<k>..., mean, sd, n_genes,
-        n_excluded, n_spots`` (:func:`stentrans.report.summarize`); with a
+        n_excluded, n_spots`` (:func:`stentrans.tl.summarize`); with a
         ``ceiling`` row also ``fraction_of_ceiling``
-        (:func:`stentrans.report.tables.add_ceiling_fraction`).
+        (:func:`stentrans.tl.add_ceiling_fraction`).
     ``maps``
         ``{protocol: {method: (n_keep, u, v)}}`` for ``keep_genes``
         (measured-grid protocols, first seed; zeros off ``M``).
@@ -269,7 +254,7 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from ..grid import lattice_of
-    from ..report.tables import add_ceiling_fraction, summarize
+    from ._summary import add_ceiling_fraction, summarize
 
     lattice_of(adata)  # one-line error for data not read with stentrans.read
     seeds = [int(s) for s in (range(int(seeds)) if np.isscalar(seeds) else seeds)]
@@ -277,19 +262,13 @@ def evaluate(
         raise InputError(None, "seeds", "no seed given")
     if not 0 < float(heldout_fraction) < 1:
         raise InputError(None, "heldout_fraction", f"{heldout_fraction!r}: must be in (0, 1)")
-    protocols = as_protocols(protocol, isinstance(adata.uns.get("truth"), dict), truth is not None)
+    protocols = as_protocols(protocol, isinstance(adata.uns.get("truth"), dict), truth is not None, source=source_of(adata))
     methods = as_methods(methods, ablation)
     data = ProtocolData(adata, genes, layer, truth=truth, score_genes=score_genes)
     if truth is not None and not any(PROTOCOLS[p].needs == "finer" for p in protocols):
         log.warning("a truth of finer data was given, but no protocol that uses it (realtruth) is run")
-    epochs = _default_epochs() if epochs is None else int(epochs)
-    tk = {"epochs": epochs, **(train_kwargs or {})}
-    tk.pop("seed", None)
-    # settings by method: the network's model and training settings, then the per-method ones
-    by_kind = {"network": {**(model_kwargs or {}), **tk}}
-    per_method = {k: dict(v) for k, v in (baseline_kwargs or {}).items()}
-    settings = {m: {**by_kind.get(registry.get(m).kind, {}), **per_method.get(m, {})} for m in methods}
-    runner = _Runner(data, settings, device, progress)
+    per_method = _settings_by_method(settings, methods)
+    runner = _Runner(data, per_method, device, progress)
     keep_idx = None
     if keep_genes is not None:
         pos = pd.Index(data.genes).get_indexer([str(g) for g in keep_genes])
@@ -331,10 +310,8 @@ def evaluate(
         "protocols": protocols,
         "methods": methods,
         "seeds": seeds,
-        "epochs": epochs,
-        "model_kwargs": dict(model_kwargs or {}),
-        "train_kwargs": tk,
-        "baseline_kwargs": dict(baseline_kwargs or {}),
+        "epochs": int({**dict((settings or {}).get("network") or {}), **dict((settings or {}).get(registry.PAPER_METHOD) or {})}.get("epochs", _default_epochs())),
+        "settings": {k: dict(v) for k, v in (settings or {}).items()},
         "heldout_fraction": float(heldout_fraction),
         "lattice": data.lattice,
         "n_genes": int(len(data.genes)),
@@ -347,7 +324,7 @@ def evaluate(
     if any(PROTOCOLS[p].needs == "finer" for p in protocols):
         ft = data.finer()
         info["truth"] = {"source": ft.source, "n_scored": int(len(ft.P)), "n_new": ft.n_new, "n_enhanced_new": ft.n_enhanced}
-    summary = summarize(per_gene, SCORE_ORDER)
+    summary = summarize(per_gene, protocol_order=SCORE_ORDER)
     if (summary["method"] == CEILING).any():
         summary = add_ceiling_fraction(summary, reference=CEILING)
     return {"per_gene": per_gene, "summary": summary, "maps": kept_maps, "info": info}

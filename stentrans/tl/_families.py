@@ -34,25 +34,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import InputError
-from ..grid import source_of
+from ..grid import layer_matrix, source_of
 from ..metrics import cross_correlation
 from ._patterns_config import PatternsConfig
 from ._sepal import spot_graph
 
-__all__ = ["normalized_profiles", "pattern_families", "family_representative", "pair_families", "top_genes", "layer_matrix", "SMOOTH"]
+__all__ = ["normalized_profiles", "pattern_families", "family_representative", "pair_families", "top_genes", "SMOOTH"]
 
 _P = PatternsConfig()
 #: rounds of neighbour averaging of the profiles before PCA and in the maps
 SMOOTH = 1
-
-
-def layer_matrix(adata, layer: str | None = None):
-    """``adata.layers[layer]``, or ``X`` when ``layer`` is None; a missing layer is an :class:`InputError`."""
-    if layer is not None:
-        if layer not in adata.layers:
-            raise InputError(source_of(adata), "layer", f"{layer!r} not in layers {list(adata.layers)}")
-        return adata.layers[layer]
-    return adata.X
 
 
 def _smooth_operator(adata) -> sp.csr_matrix:
@@ -93,7 +84,7 @@ def normalized_profiles(adata, genes, layer: str | None = None, smooth: int = SM
     return Y
 
 
-def top_genes(ranking, top, adata=None) -> list[str]:
+def top_genes(ranking, top, *, adata=None) -> list[str]:
     """The first ``top`` genes of a Sepal ranking (or a list, best first), those in ``adata`` only."""
     if isinstance(ranking, pd.DataFrame):
         r = ranking.sort_values("rank") if "rank" in ranking else ranking
@@ -110,6 +101,7 @@ def top_genes(ranking, top, adata=None) -> list[str]:
 def pattern_families(
     adata,
     ranking,
+    *,
     top: int = _P.top,
     n_families: int | None = _P.n_families,
     seed: int = _P.seed,
@@ -160,7 +152,7 @@ def pattern_families(
     from sklearn.decomposition import PCA
     from sklearn.metrics import silhouette_score
 
-    genes = top_genes(ranking, top, adata)
+    genes = top_genes(ranking, top, adata=adata)
     g = len(genes)
     if g < 3:
         raise InputError(source_of(adata), "top", f"need at least 3 genes to form families, got {g}")
@@ -231,7 +223,7 @@ def _families_map(families) -> dict:
     return {k: list(v) for k, v in dict(families).items()}
 
 
-def family_representative(adata, families, layer: str | None = None, smooth: int = SMOOTH) -> pd.DataFrame:
+def family_representative(adata, families, *, layer: str | None = None, smooth: int = SMOOTH) -> pd.DataFrame:
     """Representative map per family: mean of its genes' normalised profiles.
 
     Returns a DataFrame (index: ``obs_names``, one column per family) of the
@@ -246,7 +238,7 @@ def family_representative(adata, families, layer: str | None = None, smooth: int
     return pd.DataFrame(rep, index=adata.obs_names)
 
 
-def pair_families(fam_orig, fam_enh, rep_orig: pd.DataFrame | None = None, rep_enh: pd.DataFrame | None = None, alpha: float = 0.5) -> pd.DataFrame:
+def pair_families(fam_orig, fam_enh, *, rep_orig: pd.DataFrame | None = None, rep_enh: pd.DataFrame | None = None, alpha: float = 0.5) -> pd.DataFrame:
     """Pair families of original and enhanced data one-to-one (Hungarian).
 
     Score of a pair = ``alpha * Jaccard(genes) + (1 - alpha) * max(0, r)``

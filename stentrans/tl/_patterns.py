@@ -1,30 +1,27 @@
-"""Spatial patterns end to end (paper Fig. 4): :func:`run_patterns`.
+"""Spatial patterns (paper Fig. 4): :func:`patterns`, and the enhanced data of its control.
 
 The analysis follows the stEnTrans paper, which follows Sepal (Andersson &
 Lundeberg 2021): rank genes by diffusion time (:func:`~stentrans.tl.sepal_scores`)
 on the measured and on the enhanced data, take the top genes, group them into
 pattern families (:mod:`stentrans.tl._families`), test each family for GO
 Biological Process enrichment and list the terms found only after
-enhancement (:mod:`stentrans.tl._enrich`), and draw the figures
-(:mod:`stentrans.pl._patterns`).
+enhancement (:mod:`stentrans.tl._enrich`). The tables and figures are
+written by :func:`stentrans.run.patterns_to` (figures: :mod:`stentrans.pl`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._errors import InputError
-from .._utils import atomic_path, write_tsv
+from .._utils import jsonable
 from ..grid import source_of
 from ..metrics import spearman
-from ..pl import _patterns as figures
 from ._enrich import enrich_families, family_counts, new_terms, read_gmt
 from ._families import family_representative, pair_families, pattern_families
 from ._patterns_config import PatternsConfig
@@ -32,7 +29,7 @@ from ._sepal import sepal_scores
 
 log = logging.getLogger("stentrans.patterns")
 
-__all__ = ["run_patterns", "coord_index", "control_enhancements", "new_terms_control"]
+__all__ = ["patterns", "coord_index", "control_enhancements", "new_terms_control"]
 
 _P = PatternsConfig()
 
@@ -42,26 +39,6 @@ def coord_index(adata) -> pd.Index:
     r = np.asarray(adata.obs["array_row"], dtype=float)
     c = np.asarray(adata.obs["array_col"], dtype=float)
     return pd.Index([f"{a:g}_{b:g}" for a, b in zip(r, c)])
-
-
-def _write_tsv(df: pd.DataFrame, path, index=False):
-    return str(write_tsv(df, path, index=index))
-
-
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating, float)):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if o is pd.NA:
-        return None
-    return o
 
 
 def control_enhancements(adata, method: str, seeds, *, control: str | None = "linear", device="auto", **settings) -> dict:
@@ -76,10 +53,10 @@ def control_enhancements(adata, method: str, seeds, *, control: str | None = "li
 
     out = {"enhanced": []}
     for s in seeds:
-        model = train(adata, method, seed=int(s), device=device, progress=False, **settings)
-        out["enhanced"].append((int(s), enhance(adata, model, device=device, progress=False)))
+        model = train(adata, method=method, seed=int(s), device=device, progress=False, **settings)
+        out["enhanced"].append((int(s), enhance(adata, model=model, device=device, progress=False)))
     if control and control != "none":
-        out[control] = [(0, enhance(adata, train(adata, control, device=device, progress=False), device=device, progress=False))]
+        out[control] = [(0, enhance(adata, model=train(adata, method=control, device=device, progress=False), device=device, progress=False))]
     return out
 
 
@@ -112,19 +89,19 @@ def new_terms_control(adata, fam_o, rep_o, enr_o, runs: dict, sets, *, top: int,
             fam = pattern_families(enh, rk, top=top, n_families=n_families, seed=seed)
             rep_e = family_representative(enh, fam)
             rep_e.index = coord_index(enh)
-            pairs = pair_families(fam_o, fam, rep_o, rep_e)
+            pairs = pair_families(fam_o, fam, rep_orig=rep_o, rep_enh=rep_e)
             enr = enrich_families(fam, sets, background=list(rk.index), species=species, cutoff=cutoff)
-            rows.append(_control_row(label, s, enh, fam, new_terms(enr_o, enr, pairs)))
+            rows.append(_control_row(label, s, enh, fam, new_terms(enr_o, enr, pairs=pairs)))
             log.info("new-terms control: %s seed %d: %d new terms overall, %d paired", label, s, rows[-1]["new_overall"], rows[-1]["new_paired"])
     return pd.DataFrame(rows, columns=["data", "seed", "n_spots", "n_families", "new_overall", "new_paired"])
 
 
-def run_patterns(
+def patterns(
     adata,
+    *,
     enhanced=None,
     gmt=None,
     top: int = _P.top,
-    outdir=".",
     species: str = _P.species,
     seed: int = _P.seed,
     layer: str | None = None,
@@ -132,41 +109,37 @@ def run_patterns(
     n_families: int | None = _P.n_families,
     device=_P.device,
     cutoff: float = _P.cutoff,
-    plots: bool = True,
     controls: dict | None = None,
 ) -> dict:
-    """Paper Fig. 4 end to end: Sepal ranking, families, enrichment, new terms, figures.
+    """Paper Fig. 4's analysis: Sepal ranking, families, enrichment, new terms (and their control).
 
     ``adata``: measured counts, already filtered (e.g. :func:`stentrans.pp.qc`,
     genes detected in > 10 % of spots); ``enhanced``: the enhanced AnnData
-    (genes shared with ``adata`` are used). The settings and their defaults
-    are the fields of :class:`~stentrans.tl.PatternsConfig`. Writes to ``outdir``:
+    (genes shared with ``adata`` are used); ``gmt``: gene sets (a GMT path
+    or ``{term: genes}``; without them no enrichment). The settings and their
+    defaults are the fields of :class:`~stentrans.tl.PatternsConfig`;
+    ``controls`` (e.g. from :func:`control_enhancements`): further enhanced
+    data sets whose new terms are counted the same way (other seeds, linear
+    interpolation of the same spots; :func:`new_terms_control`). The gene
+    sets are read first, so a bad GMT stops before anything is computed.
+    Nothing is written (:func:`stentrans.run.patterns_to` writes the tables,
+    ``summary.json`` and the figures).
 
-    * ``ranking.tsv``: gene, diffusion_time, converged, rank_original,
-      diffusion_time_enhanced, rank_enhanced (rank among shared genes);
-    * ``families_original.tsv`` / ``families_enhanced.tsv``;
-    * ``enrichment_original.tsv`` / ``enrichment_enhanced.tsv`` (with ``gmt``);
-    * ``family_pairs.tsv``, ``new_terms.tsv`` (with ``enhanced``);
-    * ``new_terms_control.tsv`` (with ``controls``, e.g. from
-      :func:`control_enhancements`, and ``gmt``): new terms of every further
-      enhanced data set (other seeds, linear interpolation of the same spots;
-      :func:`new_terms_control`), the ``enhanced`` one first;
-    * ``summary.json``: top-10 genes, converged fractions, family sizes,
-      significant terms per family, unmapped genes, number of new terms,
-      seconds per stage, parameters;
-    * figures ``fig4b_ranked_genes``, ``fig4c_family_summary``,
-      ``fig4d_new_terms`` (PNG + PDF).
-
-    The gene sets are read first and the tables written once all are
-    computed, so a bad GMT (or any error before the figures) leaves nothing
-    behind. All files are written atomically. Returns a dict with the
-    tables, the summary and the written paths.
+    Returns
+    -------
+    dict of DataFrames (None where not computed): ``ranking`` (gene,
+    diffusion_time, converged, rank_original, diffusion_time_enhanced,
+    rank_enhanced), ``ranking_original`` / ``ranking_enhanced``
+    (:func:`sepal_scores`), ``families_original`` / ``families_enhanced``,
+    ``pairs``, ``enrichment_original`` / ``enrichment_enhanced``,
+    ``new_terms``, ``new_terms_control`` (the ``enhanced`` data first),
+    and ``summary``: top-10 genes, converged fractions, family sizes,
+    significant terms per family, unmapped genes, number of new terms,
+    seconds per stage, parameters.
     """
     t_all = time.perf_counter()
-    outdir = Path(outdir)
     secs: dict[str, float] = {}
-    files: list[str] = []
-    # the gene sets first: a bad GMT stops the run before anything is computed or written
+    # the gene sets first: a bad GMT stops the run before anything is computed
     sets = (read_gmt(gmt) if isinstance(gmt, (str, os.PathLike)) else gmt) if gmt is not None else None
 
     t = time.perf_counter()
@@ -185,60 +158,34 @@ def run_patterns(
     if rk_e is not None:
         ranking["diffusion_time_enhanced"] = rk_e["diffusion_time"].reindex(ranking["gene"]).to_numpy()
         ranking["rank_enhanced"] = rk_e["rank"].reindex(ranking["gene"]).astype("Int64").to_numpy()
-    # the tables are written once all of them are computed: an error leaves no partial results
-    tables = {"ranking.tsv": ranking}
 
     t = time.perf_counter()
     fam_o = pattern_families(adata, rk_o, top=top, n_families=n_families, seed=seed, layer=layer)
-    tables["families_original.tsv"] = fam_o
-    fam_e = pairs = None
+    fam_e = pairs = rep_o = None
     if rk_e is not None:
         fam_e = pattern_families(enhanced, rk_e, top=top, n_families=n_families, seed=seed, layer=enhanced_layer)
-        tables["families_enhanced.tsv"] = fam_e
         rep_o = family_representative(adata, fam_o, layer=layer)
         rep_e = family_representative(enhanced, fam_e, layer=enhanced_layer)
         rep_o.index = coord_index(adata)
         rep_e.index = coord_index(enhanced)
-        pairs = pair_families(fam_o, fam_e, rep_o, rep_e)
-        tables["family_pairs.tsv"] = pairs
+        pairs = pair_families(fam_o, fam_e, rep_orig=rep_o, rep_enh=rep_e)
     secs["families"] = time.perf_counter() - t
 
-    enr_o = enr_e = new = None
+    enr_o = enr_e = new = control = None
     if sets is not None:
         t = time.perf_counter()
         enr_o = enrich_families(fam_o, sets, background=list(rk_o.index), species=species, cutoff=cutoff)
-        tables["enrichment_original.tsv"] = enr_o
         if fam_e is not None:
             enr_e = enrich_families(fam_e, sets, background=list(rk_e.index), species=species, cutoff=cutoff)
-            tables["enrichment_enhanced.tsv"] = enr_e
-            new = new_terms(enr_o, enr_e, pairs)
-            tables["new_terms.tsv"] = new
+            new = new_terms(enr_o, enr_e, pairs=pairs)
         secs["enrichment"] = time.perf_counter() - t
         if controls and new is not None:
             t = time.perf_counter()
             first = _control_row("enhanced", enhanced.uns.get("stentrans", {}).get("seed", -1), enhanced, fam_e, new)
             ctl = new_terms_control(adata, fam_o, rep_o, enr_o, controls, sets, top=top, species=species, seed=seed, n_families=n_families, cutoff=cutoff, device=device)
-            tables["new_terms_control.tsv"] = pd.concat([pd.DataFrame([first]), ctl], ignore_index=True)
+            control = pd.concat([pd.DataFrame([first]), ctl], ignore_index=True)
             secs["control"] = time.perf_counter() - t
-
-    outdir.mkdir(parents=True, exist_ok=True)
-    for name, df in tables.items():
-        files.append(_write_tsv(df, outdir / name))
-
-    if plots:
-        t = time.perf_counter()
-        stem = outdir / "fig4b_ranked_genes"
-        figures.ranked_genes(adata, rk_o, enhanced, rk_e, layer=layer, enhanced_layer=enhanced_layer, save=stem)
-        files += figures.figure_files(stem)
-        stem = outdir / "fig4c_family_summary"
-        figures.family_summary(fam_o, fam_e, enr_o, enr_e, pairs, save=stem)
-        files += figures.figure_files(stem)
-        if new is not None:
-            stem = outdir / "fig4d_new_terms"
-            figures.new_terms(new, save=stem)
-            files += figures.figure_files(stem)
-        secs["plots"] = time.perf_counter() - t
-    secs["total"] = time.perf_counter() - t_all
+    secs["analysis"] = time.perf_counter() - t_all
 
     def fam_info(fam, enr):
         sizes, sig = family_counts(fam, enr)
@@ -268,17 +215,24 @@ def run_patterns(
         summary["converged_fraction"]["enhanced"] = float(rk_e["converged"].mean())
         summary["sepal_enhanced"] = {k: rk_e.attrs.get(k) for k in ("lattice", "dt", "coordinate_factor", "n_saturated")}
         summary["families"]["enhanced"] = fam_info(fam_e, enr_e)
-        summary["pairs"] = _jsonable(pairs.to_dict(orient="records"))
+        summary["pairs"] = jsonable(pairs.to_dict(orient="records"))
         both = ranking.dropna(subset=["rank_enhanced"])
         summary["rank_spearman"] = spearman(both["rank_original"], both["rank_enhanced"].astype(float)) if len(both) > 2 else None
     if new is not None:
         summary["n_new_terms"] = _n_new(new)
-    if "new_terms_control.tsv" in tables:
-        ctl = tables["new_terms_control.tsv"]
-        summary["new_terms_control"] = {d: {"seeds": g["seed"].tolist(), "overall": g["new_overall"].tolist(), "paired": g["new_paired"].tolist()} for d, g in ctl.groupby("data", sort=False)}
-    summary_path = outdir / "summary.json"
-    with atomic_path(summary_path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(_jsonable(summary), indent=2))
-    files.append(str(summary_path))
-    log.info("patterns: wrote %d files to %s in %.1f s", len(files), outdir, secs["total"])
-    return {"ranking": ranking, "ranking_original": rk_o, "ranking_enhanced": rk_e, "families_original": fam_o, "families_enhanced": fam_e, "pairs": pairs, "enrichment_original": enr_o, "enrichment_enhanced": enr_e, "new_terms": new, "summary": summary, "files": files}
+    if control is not None:
+        summary["new_terms_control"] = {d: {"seeds": g["seed"].tolist(), "overall": g["new_overall"].tolist(), "paired": g["new_paired"].tolist()} for d, g in control.groupby("data", sort=False)}
+    log.info("patterns: analysis in %.1f s", secs["analysis"])
+    return {
+        "ranking": ranking,
+        "ranking_original": rk_o,
+        "ranking_enhanced": rk_e,
+        "families_original": fam_o,
+        "families_enhanced": fam_e,
+        "pairs": pairs,
+        "enrichment_original": enr_o,
+        "enrichment_enhanced": enr_e,
+        "new_terms": new,
+        "new_terms_control": control,
+        "summary": summary,
+    }

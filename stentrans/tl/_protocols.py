@@ -7,7 +7,7 @@ the same genes and positions with the per-gene Pearson correlation (PCC).
 One :class:`Protocol` entry says
 
 * ``train``: what the trained methods (stEnTrans and its ablations, the
-  robust variant) learn from: ``"G"`` (the measured maps and ``M``; the
+  robust method) learn from: ``"G"`` (the measured maps and ``M``; the
   methods build their own pairs ``(D(G), G)``) or ``"DG"`` (``D(G)`` and
   ``D(M)``);
 * ``given``: what every method predicts from (``"DG"`` or ``"G"``); the
@@ -77,7 +77,7 @@ One :class:`Protocol` entry says
     measured positions, scored against half B (``realtruth-denoise``), beside
     half A itself (pseudo-method ``raw-half``). The noise ceiling of the
     truth's counts at the scored positions is pseudo-method ``ceiling``
-    under ``realtruth`` (:func:`stentrans.pseudospots.noise_ceiling`) and,
+    under ``realtruth`` (:func:`stentrans.io.noise_ceiling`) and,
     with the same halves log-normalised, under ``realtruth-log``. Raw
     scores use the predictions as the methods return them (``stentrans
     enhance`` would clip negative values at 0).
@@ -89,9 +89,14 @@ One :class:`Protocol` entry says
     the simulator's lost spots inside the tissue, against its truth
     (``lost-truth``, ``lost-truth-counts``).
 
-A new protocol is one entry of :data:`PROTOCOLS` (and, for a new kind of
-data, position or truth, one branch of :class:`ProtocolData`; data drawn per
-seed may instead name a ``resolver``).
+A new protocol is one entry of :data:`PROTOCOLS`, its scores with their
+figure ``label`` and results-page ``text`` (and, for a new kind of data,
+position or truth, one branch of :class:`ProtocolData`; data drawn per seed
+may instead name a ``resolver``), plus its name in the workflow schema's
+``protocol`` enum when it needs only the measured spots
+(``tests/test_workflow.py`` checks the two agree). The figures, the results
+page, the command line's help and the workflow read everything else from
+here.
 """
 
 from __future__ import annotations
@@ -122,6 +127,10 @@ class Score:
     name: str
     subset: str = "all"
     truth: str = "G"
+    #: panel title in the figures (pl.pcc_boxplots) and column name on the results page
+    label: str = ""
+    #: what the score is, in one sentence on the results page (report.page; empty: no section of its own)
+    text: str = ""
     optional: bool = False
     transform: str | None = None
     #: the score's own data and positions (None: the protocol's)
@@ -131,11 +140,11 @@ class Score:
     #: pseudo-methods the data alone scores beside the methods
     references: tuple[str, ...] = ()
     #: method kind -> settings of its fit for this score, e.g. the robust
-    #: variant's own estimate at measured spots (``keep_measured=False``)
+    #: method's own estimate at measured spots (``keep_measured=False``)
     fit_settings: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 
 
-#: denoising scores: the robust variant returns its estimate at the measured spots instead of their counts
+#: denoising scores: the robust method returns its estimate at the measured spots instead of their counts
 #: (the interpolators are exact there: their estimate is the measured value itself)
 OWN_ESTIMATE = (("robust", (("keep_measured", False),)),)
 
@@ -166,10 +175,45 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
-        Protocol("paper", train="G", given="DG", positions="M", scores=(Score("paper"), Score("paper-removed", "removed"))),
-        Protocol("nested", train="DG", given="DG", positions="M", scores=(Score("nested", "removed"),)),
-        Protocol("heldout-genes", train="G", given="DG", positions="M", genes="heldout", scores=(Score("heldout-genes"), Score("heldout-genes-removed", "removed"))),
-        Protocol("truth", train="G", given="G", positions="fine", needs="simulation", scores=(Score("truth", truth="mean"), Score("truth-counts", truth="counts", optional=True))),
+        Protocol(
+            "paper",
+            train="G",
+            given="DG",
+            positions="M",
+            scores=(
+                Score("paper", label="paper (all spots)", text="`paper`: the authors' protocol; train on (D(G), G) of all genes, predict G, PCC over all in-tissue spots (the model trained on these values)"),
+                Score("paper-removed", "removed", label="paper (removed spots)", text="`paper-removed`: the `paper` predictions scored over the removed spots only"),
+            ),
+        ),
+        Protocol(
+            "nested",
+            train="DG",
+            given="DG",
+            positions="M",
+            scores=(Score("nested", "removed", label="nested (removed spots)", text="`nested`: the model sees only the down-sampled data D(G) and predicts the spots D removed; PCC over those spots only (what a user gets)"),),
+        ),
+        Protocol(
+            "heldout-genes",
+            train="G",
+            given="DG",
+            positions="M",
+            genes="heldout",
+            scores=(
+                Score("heldout-genes", label="held-out genes (all spots)", text="`heldout-genes`: as `paper`, trained on 80 % of the genes, scored on the 20 % never seen"),
+                Score("heldout-genes-removed", "removed", label="held-out genes (removed spots)"),
+            ),
+        ),
+        Protocol(
+            "truth",
+            train="G",
+            given="G",
+            positions="fine",
+            needs="simulation",
+            scores=(
+                Score("truth", truth="mean", label="2x truth (mean)", text="`truth`: simulated data, scored against the simulator's 2x truth at the new positions"),
+                Score("truth-counts", truth="counts", optional=True, label="2x truth (counts)"),
+            ),
+        ),
         Protocol(
             "realtruth",
             train="G",
@@ -177,10 +221,11 @@ PROTOCOLS: dict[str, Protocol] = {
             positions="new",
             genes="detected",
             needs="finer",
+            # the real truth has a section of its own on the results page (report.page), hence no texts
             scores=(
-                Score("realtruth", truth="counts", references=(CEILING,)),
-                Score("realtruth-log", truth="counts", transform="lognorm", references=(CEILING,)),
-                Score("realtruth-denoise", truth="B", train="A", given="A", positions="measured", references=(RAW_HALF,), fit_settings=OWN_ESTIMATE),
+                Score("realtruth", truth="counts", references=(CEILING,), label="real 2x truth (counts)"),
+                Score("realtruth-log", truth="counts", transform="lognorm", references=(CEILING,), label="real 2x truth (log)"),
+                Score("realtruth-denoise", truth="B", train="A", given="A", positions="measured", references=(RAW_HALF,), fit_settings=OWN_ESTIMATE, label="real truth, denoising (measured spots)"),
             ),
         ),
         Protocol(
@@ -188,7 +233,11 @@ PROTOCOLS: dict[str, Protocol] = {
             train="holes",
             given="holes",
             positions="holes",
-            scores=(Score("lost"), Score("lost-truth", truth="mean", optional=True), Score("lost-truth-counts", truth="counts", optional=True)),
+            scores=(
+                Score("lost", label="lost spots (holes)", text="`lost`: interior in-tissue spots removed (holes, never edge spots), every method fitted on the rest; PCC over the removed spots only"),
+                Score("lost-truth", truth="mean", optional=True, label="lost spots vs 2x truth (mean)", text="`lost-truth`: simulated data, the simulator's own lost spots predicted and scored against its truth"),
+                Score("lost-truth-counts", truth="counts", optional=True, label="lost spots vs 2x truth (counts)", text="`lost-truth-counts`: as `lost-truth`, against the truth's counts"),
+            ),
             resolver="stentrans.tl._lost_protocol:resolve",
         ),
     )
@@ -208,13 +257,22 @@ TRANSFORMS = {"lognorm": _lognorm}
 SCORE_NAMES = {name: tuple(s.name for s in p.scores) for name, p in PROTOCOLS.items()}
 #: every score name, in protocol order (the tables' row order)
 SCORE_ORDER = tuple(n for names in SCORE_NAMES.values() for n in names)
+#: every score by name, in protocol order: what the figures (labels) and the results page (texts) read
+SCORES: dict[str, Score] = {s.name: s for p in PROTOCOLS.values() for s in p.scores}
+
+#: what a protocol's ``needs`` asks of the data, as errors say it
+NEEDS = {
+    "simulation": "simulated data with uns['truth'] (stentrans.datasets.simulate)",
+    "finer": "the truth of finer data: truth=TRUTH.h5ad (stentrans bin --spacing A --truth TRUTH.h5ad)",
+}
 
 
-def as_protocols(protocol, has_truth: bool, has_finer: bool = False) -> list[str]:
+def as_protocols(protocol, has_truth: bool, has_finer: bool = False, source=None) -> list[str]:
     """Protocol names from a name, a comma list, a list, or ``"all"`` (those the data allow).
 
     ``has_truth``: the data hold a simulator's truth; ``has_finer``: a truth
-    of finer data is given.
+    of finer data is given. A protocol named whose data are missing is an
+    :class:`InputError` (naming ``source``), before anything is fitted.
     """
     if isinstance(protocol, str):
         protocol = [p.strip() for p in protocol.split(",") if p.strip()]
@@ -224,9 +282,11 @@ def as_protocols(protocol, has_truth: bool, has_finer: bool = False) -> list[str
         if p == "all":
             out += [n for n, x in PROTOCOLS.items() if have.get(x.needs, False)]
         elif p in PROTOCOLS:
+            if not have.get(PROTOCOLS[p].needs, False):
+                raise InputError(source, "protocol", f"{p!r} needs {NEEDS[PROTOCOLS[p].needs]}")
             out.append(p)
         else:
-            raise InputError(None, "protocol", f"{p!r}: must be one of {', '.join(PROTOCOLS)} or all")
+            raise InputError(source, "protocol", f"{p!r}: must be one of {', '.join(PROTOCOLS)} or all")
     return list(dict.fromkeys(out))
 
 
@@ -251,14 +311,12 @@ class ProtocolData:
         self.grid = gd.grid
         self.lattice = gd.grid.lattice
         self.genes = np.asarray(gd.genes).astype(str)
-        #: sorted columns of the genes scored (None: every gene, under each protocol's rule); the methods are fitted on all
-        self.score_idx = None
-        if score_genes is not None:
-            pos = pd.Index(self.genes).get_indexer(np.asarray(list(score_genes)).astype(str))
-            if (pos < 0).any() or pos.size == 0:
-                bad = np.asarray(list(score_genes))[pos < 0] if pos.size else []
-                raise InputError(adata.uns.get("stentrans", {}).get("source"), "score_genes", f"not among the {len(self.genes)} evaluated genes: {', '.join(map(str, bad[:5]))}" if len(bad) else "no gene to score")
-            self.score_idx = np.unique(pos)
+        # score_idx: sorted columns of the genes scored (None: every gene, by each protocol's rule); the methods are fitted on all
+        names = None if score_genes is None else np.asarray(list(score_genes)).astype(str)
+        pos = None if names is None else pd.Index(self.genes).get_indexer(names)
+        if pos is not None and (pos.size == 0 or (pos < 0).any()):
+            raise InputError(adata.uns.get("stentrans", {}).get("source"), "score_genes", f"not among the {len(self.genes)} evaluated genes: {', '.join(names[pos < 0][:5])}" if pos.size else "no gene to score")
+        self.score_idx = None if pos is None else np.unique(pos)
         self.K = kept_mask(self.M, self.lattice)
         self.DG, self.DM = downsample(self.G * self.M, self.M, self.lattice)
         # base positions of the measured-grid protocols: all in-tissue spots
@@ -332,9 +390,8 @@ class ProtocolData:
             return np.arange(len(self.genes))
         if rule == "detected":
             if self._detected is None:
-                from ..pp import SCORED_SPOT_FRACTION
+                from ..pp import SCORED_SPOT_FRACTION as frac
 
-                frac = SCORED_SPOT_FRACTION
                 keep = np.flatnonzero((self.truth_values > 0).sum(axis=0) > frac * self.truth_values.shape[0])
                 if keep.size == 0:
                     raise InputError(self.adata.uns.get("stentrans", {}).get("source"), "genes", f"no gene is detected in more than {frac:g} of the measured spots")
@@ -513,8 +570,7 @@ def resolve(name: str, seed: int, data: ProtocolData, heldout_fraction: float) -
         gene_idx, train_genes = np.sort(perm[:n_test]), np.sort(perm[n_test:])
     elif proto.genes != "all":
         gene_idx = data.genes_scored(proto.genes)
-    gene_idx = data.scored(gene_idx)
-    if gene_idx.size == 0:
+    if (gene_idx := data.scored(gene_idx)).size == 0:
         raise InputError(data.adata.uns.get("stentrans", {}).get("source"), "score_genes", f"protocol {name!r} scores no gene of score_genes")
     subset_genes = len(gene_idx) != len(all_genes)
     specs: dict = {}

@@ -1,6 +1,6 @@
 """The real 2x truth of finer data for protocol ``realtruth``: its new positions on the enhanced lattice, binomial halves, the noise ceiling.
 
-``stentrans bin --truth TRUTH.h5ad`` (:mod:`stentrans.pseudospots`) writes
+``stentrans bin --truth TRUTH.h5ad`` (:mod:`stentrans.io`) writes
 the same disks as the measured pseudo-spots at every position of the
 enhanced lattice in tissue, with the half-step ``array_row``/``array_col``
 ``stentrans enhance`` writes and ``obs["is_imputed"]`` marking the new
@@ -16,11 +16,11 @@ positions (docs/method.md section 6). Here:
   truth was binned from other spots, or QC dropped spots).
 * :func:`measured_halves` splits the measured spots' counts into two
   independent binomial halves (each molecule to half A or half B with
-  probability 1/2, :func:`stentrans.pseudospots.binomial_split`): the
+  probability 1/2, :func:`stentrans.io.binomial_split`): the
   methods are fitted on half A and scored against half B at the measured
   positions (``realtruth-denoise``), beside half A itself (``raw-half``).
 * :func:`ceiling` is the per-gene noise ceiling of the truth's counts at
-  the scored positions (:func:`stentrans.pseudospots.noise_ceiling`: PCC of
+  the scored positions (:func:`stentrans.io.noise_ceiling`: PCC of
   two binomial halves, Spearman-Brown corrected, ``sqrt(2 r / (1 + r))``).
 
 Random draws: the halves of evaluation seed ``s`` come from
@@ -160,7 +160,7 @@ def measured_halves(values: np.ndarray, seed: int, scored=None):
     (fitted, not scored) from a stream of their own. So the halves of a gene
     that is scored do not depend on which other genes the methods were fitted on.
     """
-    from ..pseudospots import binomial_split
+    from ..io import binomial_split
 
     values = np.asarray(values)
     if scored is None or len(scored) == values.shape[1]:
@@ -177,14 +177,14 @@ def measured_halves(values: np.ndarray, seed: int, scored=None):
 def ceiling(counts: np.ndarray, seed: int, transform=None) -> np.ndarray:
     """Per-gene noise ceiling of the truth's ``counts`` (positions x genes) at evaluation seed ``seed``.
 
-    Raw counts: :func:`stentrans.pseudospots.noise_ceiling`. With a
+    Raw counts: :func:`stentrans.io.noise_ceiling`. With a
     ``transform`` ``f(values, reference)`` (the ``realtruth-log`` scale):
     the same two binomial halves (same draws), each half ``h`` becomes
     ``f(h, h)`` (log-normalised to its own median library size), then their
     PCC, Spearman-Brown corrected (an approximation: the correction assumes
     the score is linear in the counts).
     """
-    from ..pseudospots import binomial_split, noise_ceiling
+    from ..io import binomial_split, noise_ceiling
 
     counts = np.asarray(counts)
     if transform is None:

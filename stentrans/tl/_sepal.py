@@ -204,6 +204,7 @@ def spot_graph(adata) -> sp.csr_matrix:
 
 def sepal_scores(
     adata,
+    *,
     genes=None,
     layer: str | None = None,
     max_iter: int = _S.max_iter,
@@ -299,7 +300,7 @@ def sepal_scores(
     gidx = adata.var_names.get_indexer(genes)
     X = adata.layers[layer] if layer is not None else adata.X
     X = X[:, gidx]
-    C0 = normalize_profiles(X, pseudocount) if normalize else (X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64))
+    C0 = normalize_profiles(X, pseudocount=pseudocount) if normalize else (X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64))
     times, conv, steps = diffusion_times(C0, L, saturated, dt, thresh=thresh, max_iter=max_iter, device=device, dtype=dtype)
     if not conv.all():
         log.warning("sepal: %d of %d genes did not converge within %d steps; their time is a lower bound", (~conv).sum(), conv.size, max_iter)
@@ -331,9 +332,9 @@ def sepal_scores(
 
 def sepal(
     adata,
+    *,
     genes=None,
     layer: str | None = None,
-    *,
     key_added: str = "sepal",
     copy: bool = False,
     **settings,

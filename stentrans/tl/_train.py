@@ -4,29 +4,11 @@ from __future__ import annotations
 
 from ..models import registry
 
-#: names the ``variant`` keyword accepted before the method registry, and their methods
-VARIANT_ALIASES = {"paper": registry.PAPER_METHOD}
-
-
-def method_name(method: str | None = None, variant: str | None = None) -> str:
-    """The registry name of ``method`` (or of the older ``variant`` keyword; ``"paper"`` is stEnTrans).
-
-    Neither given: :data:`stentrans.models.registry.DEFAULT_METHOD`.
-    """
-    if method is not None and variant is not None and VARIANT_ALIASES.get(variant, variant) != VARIANT_ALIASES.get(method, method):
-        from .._errors import InputError
-
-        raise InputError(None, "variant", f"{variant!r} contradicts method={method!r}; give only method")
-    name = method if method is not None else variant
-    name = registry.DEFAULT_METHOD if name is None else VARIANT_ALIASES.get(name, name)
-    registry.get(name)  # an unknown name is an InputError
-    return name
-
 
 def train(
     adata,
-    method: str | None = None,
     *,
+    method: str | None = None,
     genes=None,
     layer: str | None = None,
     seed: int = 0,
@@ -34,7 +16,6 @@ def train(
     checkpoint=None,
     resume: bool = False,
     progress: bool = True,
-    variant: str | None = None,
     **settings,
 ):
     """Fit a registered method on the genes of ``adata`` (self-supervised).
@@ -56,12 +37,10 @@ def train(
     checkpoint, resume
         The paper's network only: checkpoint written during training, and
         whether to continue from it when it exists.
-    variant
-        Older name of ``method`` (``"paper"`` is ``"stentrans"``).
     **settings
         The method's settings, e.g. ``epochs``, ``depth``, ``batch_size``
         for stEnTrans (``ModelConfig`` / ``TrainConfig`` fields), ``net``
-        for the robust variant (``RobustConfig`` fields).
+        for the robust method (``RobustConfig`` fields).
 
     Returns
     -------
@@ -70,14 +49,15 @@ def train(
     Raises
     ------
     InputError
-        Bad data, e.g. too few spots for the robust variant's
+        Bad data, e.g. too few spots for the robust method's
         self-supervision; it names the input file when ``adata`` knows it
         (``uns["stentrans"]["source"]``, set by :func:`stentrans.read`).
     """
     from .._errors import naming_file
     from ..grid import source_of, to_grid
 
-    name = method_name(method, variant)
+    name = registry.DEFAULT_METHOD if method is None else method
+    registry.get(name)  # an unknown name is an InputError
     if checkpoint is not None or resume:
         settings.update(checkpoint=checkpoint, resume=resume)
     gd = to_grid(adata, genes=genes, layer=layer)

@@ -22,8 +22,8 @@ class ModelConfig:
     depth: int = field(default=12, metadata={"help": "transformer blocks"})
     heads: int = field(default=4, metadata={"help": "attention heads"})
     mlp_ratio: float = field(default=2.0, metadata={"help": "MLP hidden width / token width"})
-    use_pos: bool = field(default=True, metadata={"help": "ablation: no position encoding", "flag": "--no-pos"})
-    use_res: bool = field(default=True, metadata={"help": "ablation: no residual add of the input", "flag": "--no-res"})
+    use_pos: bool = field(default=True, metadata={"help": "the position encoding of the tokens (paper Table 1: w/o Pos)", "flag": "--no-pos"})
+    use_res: bool = field(default=True, metadata={"help": "the residual add of the up-sampled input (paper Table 1: w/o Res)", "flag": "--no-res"})
 
     @property
     def dim(self) -> int:

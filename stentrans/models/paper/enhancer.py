@@ -107,7 +107,7 @@ class PaperFitted(Fitted):
                 **st.get("extra", {}),
             }
         res = self.result
-        prov = {"method": self.method, "variant": "paper", "model_config": res.model_config.to_dict(), "train_config": res.train_config.to_dict(), "seed": int(res.train_config.seed), "epochs_run": res.epochs_run, "final_loss": res.final_loss, "train_seconds": res.seconds, "device": res.device}
+        prov = {"method": self.method, "model_config": res.model_config.to_dict(), "train_config": res.train_config.to_dict(), "seed": int(res.train_config.seed), "epochs_run": res.epochs_run, "final_loss": res.final_loss, "train_seconds": res.seconds, "device": res.device}
         if self.checkpoint is not None and self.checkpoint.is_file():
             prov["checkpoint_sha256"] = sha256_file(self.checkpoint)
         return prov

@@ -42,7 +42,6 @@ class RobustResult:
 
     def provenance(self) -> dict:
         return {
-            "variant": "robust",
             "robust_config": self.config.to_dict(),
             "seed": int(self.config.seed),
             "selection": list(self.selection),

@@ -10,7 +10,7 @@ the spots: counts from ``X`` (or ``layers["counts"]``), ``array_row`` /
 the shapes' centres in the shapes element's own (intrinsic) coordinates, and
 the circles' diameter as ``uns["spatial"][region]["scalefactors"]
 ["spot_diameter_fullres"]``; everything else is the ``.h5ad`` reader's
-(:mod:`stentrans.read.h5ad`).
+(:mod:`stentrans.io.h5ad`).
 
 Out (:func:`to_spatialdata`, :func:`write_spatialdata`; ``stentrans enhance
 IN -o OUT.zarr``): table :data:`TABLE_KEY` annotating shapes
@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._errors import InputError
-from .lattice import SPACING_UM, SPOT_DIAMETER_UM, UNIT_XY, physical
+from .._errors import InputError
+from ..lattice import SPACING_UM, SPOT_DIAMETER_UM, UNIT_XY, physical
 
-__all__ = ["TABLE_KEY", "SHAPES_KEY", "REGION_KEY", "INSTANCE_KEY", "is_spatialdata_path", "read_table", "to_spatialdata", "write_spatialdata"]
+__all__ = ["TABLE_KEY", "SHAPES_KEY", "REGION_KEY", "INSTANCE_KEY", "is_spatialdata_path", "read_spatialdata", "read_table", "to_spatialdata", "write_spatialdata"]
 
 #: names of the written table and shapes element, and the table's annotation columns (spatialdata-io's)
 TABLE_KEY = "table"
@@ -133,6 +133,14 @@ def _tree_sha256(folder: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
+
+
+def read_spatialdata(path, *, lattice: str, snap_tol: float, layer: str | None = None, library_id: str | None = None, bin_size: float | None = None):
+    """The table of a SpatialData store (:func:`read_table`), read as an ``.h5ad`` would be."""
+    from .h5ad import _read_h5ad
+
+    table, main_file, extra = read_table(path, library_id=library_id, bin_size=bin_size)
+    return _read_h5ad(Path(path), lattice, snap_tol, layer, adata=table, fmt="spatialdata", main_file=main_file, extra=extra)
 
 
 def read_table(path, library_id: str | None = None, bin_size: float | None = None):

@@ -1,6 +1,6 @@
-"""Counts paired with positions: Space Ranger outs, counts + coordinates tables, positions + a matrix.
+"""Counts paired with positions: Space Ranger outs (Visium HD bins too), counts + coordinates tables, positions + a matrix.
 
-:func:`_pair` reads the positions (:func:`~stentrans.read.positions.read_positions`)
+:func:`_pair` reads the positions (:func:`~stentrans.io.positions.read_positions`)
 and a count matrix in any supported form (10x HDF5, mtx folder, ``.h5ad``,
 table in either orientation), keeps the in-tissue spots of the matrix, snaps
 their lattice coordinates and, for a Space Ranger layout with pixel
@@ -21,6 +21,7 @@ from .h5ad import _read_h5ad_file
 from .positions import read_positions
 from .snap import _snap_integer
 from .spaceranger import _add_spatial_uns, _find_outs, _matrix_source, _mtx_main_file, _positions_file, _read_10x_h5, _read_10x_mtx
+from .visium_hd import _bin_info, _bin_size_value, _find_bin_folder, _library_id
 
 
 def _load_matrix(path: Path):
@@ -102,9 +103,51 @@ def _pair(counts_path: Path, pos_path: Path, *, lattice: str, snap_tol: float, f
     has_px = "pxl_row_in_fullres" in p.columns and "pxl_col_in_fullres" in p.columns
     if has_px:
         adata.obsm["spatial"] = np.column_stack([p["pxl_col_in_fullres"].to_numpy(float), p["pxl_row_in_fullres"].to_numpy(float)])
-    info = {"n_out_of_tissue_dropped": n_out, "n_positions_without_counts": int((pos["in_tissue"] == 1).sum() - inside.sum()), "snap": snap, "positions_file": str(pos_file), "counts_format": mfmt}
+    in_tissue = pos[pos["in_tissue"].to_numpy() == 1]
+    info = {"n_out_of_tissue_dropped": n_out, "n_positions_without_counts": int(len(in_tissue) - inside.sum()), "snap": snap, "positions_file": str(pos_file), "counts_format": mfmt}
+    # every in-tissue position of the positions file, so that lost spots (fill_lost="tissue") need no second reading
+    info["in_tissue_positions"] = np.column_stack([np.rint(in_tissue["array_row"].to_numpy(float)), np.rint(in_tissue["array_col"].to_numpy(float))]).astype(np.int32).reshape(-1, 2)
     outs = _find_outs(pos_path) if pos_path.is_dir() else (_find_outs(pos_path.parent.parent) if pos_path.parent.name == "spatial" else None)
     if outs is not None and has_px:
         _add_spatial_uns(adata, outs, p, attrs, library_id)
     info.update(extra or {})
     return _finish(adata, path=source, fmt=fmt, main_file=main_file, lattice=lattice, auto_hex=auto_hex, extra=info)
+
+
+def _spaceranger(matrix: Path, outs: Path, *, path: Path, lattice: str, snap_tol: float, library_id, bin_size):
+    """Read a Space Ranger folder's counts and positions; Visium HD bin folders as square lattices."""
+    hd = _bin_info(outs)
+    if hd is None:
+        if bin_size is not None:
+            raise InputError(path, "bin_size", "only Visium HD binned outputs (binned_outputs/square_XXXum/) have a bin size")
+        return _pair(matrix, outs, lattice=lattice, snap_tol=snap_tol, fmt="spaceranger", source=path, library_id=library_id)
+    want = _bin_size_value(bin_size, path)
+    if want is not None and want != hd["bin_size_um"]:
+        raise InputError(path, "bin_size", f"{want} um asked for, but {outs.name} holds the {hd['bin_size_um']:g} um bins")
+    if lattice == "hex":
+        raise InputError(path, "lattice", "'hex' contradicts the data: Visium HD bins form a square lattice")
+    # "auto" without hex: square even where the in-tissue bins form a checkerboard
+    return _pair(matrix, outs, lattice="auto", snap_tol=snap_tol, fmt="visium_hd", source=path, library_id=library_id or _library_id(outs), auto_hex=False, extra=hd)
+
+
+def read_spaceranger(path: Path, *, lattice: str, snap_tol: float, library_id: str | None = None, bin_size=None, **_):
+    """A Space Ranger ``outs`` folder (its parent, its matrix folder or ``.h5``), Visium HD bin folders included."""
+    path = Path(path)
+    sr = {"path": path, "lattice": lattice, "snap_tol": snap_tol, "library_id": library_id, "bin_size": bin_size}
+    if path.is_dir():
+        outs = _find_bin_folder(path, bin_size) or _find_outs(path)
+        if outs is None:
+            raise InputError(path, "format", "folder is not a Space Ranger outs folder (no spatial/, filtered_feature_bc_matrix.h5, filtered_feature_bc_matrix/ or binned_outputs/)")
+        m = path if (path / "matrix.mtx.gz").exists() or (path / "matrix.mtx").exists() else _matrix_source(outs)
+        pf = _positions_file(outs)
+        if m is None:
+            raise InputError(outs, "filtered_feature_bc_matrix", "no count matrix (positions without counts): expected filtered_feature_bc_matrix.h5 or filtered_feature_bc_matrix/; give the count matrix too (--counts FILE; read(..., counts=FILE))")
+        if pf is None:
+            expected = "spatial/tissue_positions.parquet" if _bin_info(outs) else "spatial/tissue_positions.csv"
+            raise InputError(outs, expected, "no positions file (counts without positions)")
+        return _spaceranger(m, outs, **sr)
+    # a 10x HDF5 matrix: the positions lie beside it
+    outs = path.parent
+    if _positions_file(outs) is None:
+        raise InputError(path, "positions", "10x HDF5 matrix without spatial/tissue_positions.csv (or .parquet) beside it (counts without positions); give the positions too (--coords FILE; read(..., coords=FILE))")
+    return _spaceranger(path, outs, **sr)

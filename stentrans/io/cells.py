@@ -1,13 +1,10 @@
-"""Cell-level and subcellular tables: reading them and binning them into ST-like pseudo-spots on a square lattice.
+"""Cell-level and subcellular tables: their columns, and reading them (:func:`read_cells`) for binning.
 
-The paper turned two single-cell / subcellular resolution data sets (MP, AMHB)
-into spot data by summing the counts of everything that falls into one square
-of side ``bin_size``. :func:`bin_cells` does that: square ``(i, j)`` covers
-``origin_x + i * bin_size <= x < origin_x + (i + 1) * bin_size`` (likewise
-``y``/``j``) and becomes the spot with ``array_col = i`` and ``array_row = j``
-(the ST convention of :mod:`stentrans.read.st`: spot id ``"{i}x{j}"``). Squares
-holding fewer than ``min_cells`` cells (molecules) are not tissue and are left
-out. The result reads back with :func:`stentrans.read` as a square lattice.
+The binning itself is :mod:`.binning` (:func:`~.binning.square_bins`, the
+paper's squares for MP and AMHB, and :func:`~.binning.pseudospots`, disks on
+a lattice); :func:`bin_cells` is the in-memory entry for a table of cells or
+molecules and their counts: it checks the columns and bins the
+:class:`~.points.Points` they make into squares.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import InputError
-from ..lattice import check_extent, check_point_extent
 from ._text import _IO_ERRORS, _check_counts, _first_lines, _split
 from .points import find_column, row_labels, shown_columns
 
@@ -129,25 +125,12 @@ def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, 
     counts
         ``(n_cells, n_genes)`` counts (array, sparse matrix or DataFrame whose
         columns are the genes), in the row order of ``coords_df``.
-    bin_size
-        Side of a pseudo-spot, in the coordinates' units.
     genes
         Gene names for an array ``counts`` (default: DataFrame columns, else
         ``gene0..``).
-    origin
-        Lower-left corner of square ``(0, 0)`` (default: the smallest ``x``
-        and ``y``).
-    min_cells
-        Squares with fewer cells (molecules) are dropped.
-
-    Returns
-    -------
-    AnnData with one observation per pseudo-spot: ``X`` summed counts
-    (float32 CSR), ``obs["array_row"]``, ``obs["array_col"]`` (integers),
-    ``obs["in_tissue"]``, ``obs["n_cells"]``, ``obs["total_counts"]``,
-    ``obsm["spatial"]`` (square centres, input units) and
-    ``uns["stentrans"]`` with ``lattice="square"``, ``format="binned"`` and the
-    binning settings.
+    bin_size, origin, min_cells
+        As :func:`~.binning.square_bins`, which bins the cells (molecules)
+        and whose AnnData this returns.
     """
     bin_size = float(bin_size)
     if not np.isfinite(bin_size) or bin_size <= 0:
@@ -193,65 +176,13 @@ def bin_cells(coords_df: pd.DataFrame, counts=None, bin_size: float = 100.0, *, 
             raise InputError(source, "genes", f"{len(genes)} gene names for {X.shape[1]} count columns")
         unit = "cells"
 
-    check_point_extent(np.column_stack([xs, ys]), (bin_size, bin_size), source, (x, y), labels=lambda k: row_labels(coords_df.index[k : k + 1])[0], grid=f"squares of side {bin_size:g}", hint="; a stray coordinate, or a --bin-size too small for the data's extent")
-    x0, y0 = (float(np.min(xs)), float(np.min(ys))) if origin is None else (float(origin[0]), float(origin[1]))
-    fi = np.floor((xs - x0) / bin_size)
-    fj = np.floor((ys - y0) / bin_size)
-    check_extent(fj, fi, source, fields=(f"{y} (squares of side {bin_size:g})", f"{x} (squares of side {bin_size:g})"))
-    i = fi.astype(np.int64)
-    j = fj.astype(np.int64)
-    keep_rows = (i >= 0) & (j >= 0)
-    if not keep_rows.all():
-        log.warning("%s: %d %s lie below/left of the origin and are left out", source or "binning", int((~keep_rows).sum()), unit)
-    i, j = i[keep_rows], j[keep_rows]
-    X = X[np.flatnonzero(keep_rows)]
-    width = int(i.max()) + 1 if i.size else 1
-    key = j * width + i
-    spots, inverse = np.unique(key, return_inverse=True)
-    A = sp.csr_matrix((np.ones(len(key), dtype=np.float32), (inverse, np.arange(len(key)))), shape=(len(spots), len(key)))
-    B = (A @ X).tocsr().astype(np.float32)
-    n_in = np.asarray(A.sum(axis=1)).ravel().astype(np.int64)
-    ok = n_in >= int(min_cells)
-    if not ok.any():
-        raise InputError(source, "min_cells", f"no square of side {bin_size:g} holds {min_cells} or more {unit}")
-    spots, B, n_in = spots[ok], B[np.flatnonzero(ok)], n_in[ok]
-    col = spots % width
-    row = spots // width
-    B.sum_duplicates()
-    B.sort_indices()
-    names = pd.Index([f"{c}x{r}" for c, r in zip(col, row)])
-    obs = pd.DataFrame(
-        {
-            "array_row": row.astype(np.int64),
-            "array_col": col.astype(np.int64),
-            "in_tissue": np.ones(len(spots), dtype=np.int64),
-            "n_cells": n_in,
-            "total_counts": np.asarray(B.sum(axis=1)).ravel().astype(np.float64),
-        },
-        index=names,
-    )
-    out = ad.AnnData(X=B, obs=obs, var=pd.DataFrame(index=pd.Index(list(map(str, genes)))))
-    if not out.var_names.is_unique:
-        out.var_names_make_unique()
-    out.obsm["spatial"] = np.column_stack([x0 + (col + 0.5) * bin_size, y0 + (row + 0.5) * bin_size]).astype(np.float64)
-    out.uns["stentrans"] = {
-        "lattice": "square",
-        "format": "binned",
-        "source": str(source) if source is not None else "<memory>",
-        "spatial_units": "input coordinate units (centres of the squares)",
-        "binning": {
-            "bin_size": bin_size,
-            "origin_x": x0,
-            "origin_y": y0,
-            "unit": unit,
-            "n_in": int(n),
-            "n_binned": int(n_in.sum()),
-            "n_spots": int(len(spots)),
-            "min_cells": int(min_cells),
-        },
-    }
-    log.info("binned %d %s into %d square pseudo-spots of side %g (%d x %d genes)", int(n_in.sum()), unit, len(spots), bin_size, out.n_obs, out.n_vars)
-    return out
+    from .binning import square_bins
+    from .points import Points
+
+    plain = isinstance(coords_df.index, pd.RangeIndex) and coords_df.index.start == 0 and coords_df.index.step == 1
+    labels = None if plain else row_labels(coords_df.index)  # errors name a cell or row as the table does
+    points = Points(np.column_stack([xs, ys]), X.tocsr(), pd.Index(list(map(str, genes))), kind=unit, source=str(source) if source is not None else "<memory>", columns={"x": x, "y": y}, labels=labels)
+    return square_bins(points, bin_size, origin=origin, min_cells=min_cells)
 
 
 def _read_cells_table(path: Path) -> pd.DataFrame:

@@ -23,7 +23,8 @@ from ._text import _examples, _parse_st_ids_r, _read_table, _table_matrix
 from .snap import _resolve_lattice, _snap_integer
 
 
-def _read_st(path: Path, lattice: str, snap_tol: float):
+def read_st(path: Path, *, lattice: str, snap_tol: float, **_):
+    """An ST count table (``XxY`` spot ids on the rows or the columns) onto its square lattice."""
     import anndata as ad_
 
     df = _read_table(path)
@@ -34,7 +35,7 @@ def _read_st(path: Path, lattice: str, snap_tol: float):
     elif ok_c.mean() >= 0.5:
         rows, ok, x, y, prefix = False, ok_c, xc, yc, pre_c
     else:
-        raise InputError(path, "spot ids", f"no spot coordinates (counts without positions): neither the row labels (e.g. {_examples(df.index, 3)}) nor the column labels are spot ids 'XxY'; pass coords= a coordinates file")
+        raise InputError(path, "spot ids", f"no spot coordinates (counts without positions): neither the row labels (e.g. {_examples(df.index, 3)}) nor the column labels are spot ids 'XxY'; give a coordinates file too (--coords FILE; read(..., coords=FILE))")
     X, spots, genes = _table_matrix(df, rows, path)
     if not ok.all():
         raise InputError(path, "spot ids", f"{int((~ok).sum())} spot id(s) not of the form 'XxY': {_examples(np.asarray(spots)[~ok])}")

@@ -8,7 +8,7 @@
   puck of tens of thousands of beads never sits in memory as dense text.
 * Cells: ``.h5ad`` (cells as observations, centroids in ``obs[x]``/``obs[y]``
   or ``obsm["spatial"]``) or a cell table (centroid columns and one numeric
-  column per gene). Parsing is :func:`stentrans.read.cells.read_cells`'s;
+  column per gene). Parsing is :func:`stentrans.io.cells.read_cells`'s;
   each cell becomes one point at its centroid, so binning sums cells by
   centroid.
 """

@@ -27,6 +27,11 @@ def _read_h5ad_file(path: Path):
         raise InputError(path, "file", f"cannot be read as .h5ad ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
 
 
+def read_h5ad(path: Path, *, lattice: str, snap_tol: float, layer: str | None = None, **_):
+    """An ``.h5ad`` with ``obs["array_row"/"array_col"]`` or pixel positions in ``obsm["spatial"]``."""
+    return _read_h5ad(path, lattice, snap_tol, layer)
+
+
 def _read_h5ad(path: Path, lattice: str, snap_tol: float, layer: str | None, *, adata=None, fmt: str = "h5ad", main_file: Path | None = None, extra: dict | None = None):
     """An ``.h5ad`` file, or ``adata`` in its layout read from ``path`` (a SpatialData table; ``main_file`` its file, ``extra`` into ``uns["stentrans"]``)."""
     adata = _read_h5ad_file(path) if adata is None else adata

@@ -9,7 +9,7 @@ folder per bin size, ``square_002um/``, ``square_008um/``,
   (bin size, ``array_row``, ``array_col``);
 * ``spatial/tissue_positions.parquet``: ``barcode``, ``in_tissue``,
   ``array_row``, ``array_col``, ``pxl_row_in_fullres``,
-  ``pxl_col_in_fullres`` (read by :func:`stentrans.read.read_positions`);
+  ``pxl_col_in_fullres`` (read by :func:`stentrans.io.read_positions`);
 * ``spatial/scalefactors_json.json`` with ``bin_size_um``,
   ``microns_per_pixel``, ``spot_diameter_fullres`` (the bin side in
   full-resolution pixels), ``tissue_hires_scalef``, ``tissue_lowres_scalef``;

@@ -1,4 +1,12 @@
-"""Pseudo-spots from finer data: disks on a spot lattice, the tissue mask, the truth at the enhanced positions, the noise ceiling.
+"""Binning finer data into pseudo-spots, the one route from :class:`~.points.Points` to spots.
+
+Two layouts, both from the points :func:`stentrans.io.read_finer` returns
+(molecules, DNBs, beads, cell centroids): :func:`pseudospots`, disks on a
+Visium-like or ST-like lattice with the tissue mask and the truth at the
+enhanced positions (``stentrans bin --spacing``, the workflow's `finer`
+samples); :func:`square_bins`, squares covering the plane (``stentrans bin
+--bin-size``, the workflow's `cells` samples, the paper's MP and AMHB). Also
+the noise ceiling of a truth's counts.
 
 Geometry (docs/method.md section 6)
 ------------------------------
@@ -64,15 +72,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._errors import InputError
-from ._utils import sha256_file
-from .lattice import LATTICES, SPACING_UM, SPOT_DIAMETER_UM, check_point_extent, enhanced_mask, fit_grid, mask_from_pixels, measured_index, physical
-from .metrics import pcc
-from .read.points import Points
+from .._errors import InputError
+from .._utils import sha256_file
+from ..lattice import LATTICES, SPACING_UM, SPOT_DIAMETER_UM, check_extent, check_point_extent, enhanced_mask, fit_grid, mask_from_pixels, measured_index, physical
+from ..metrics import pcc
+from .points import Points
 
-log = logging.getLogger("stentrans.pseudospots")
+log = logging.getLogger("stentrans.binning")
 
-__all__ = ["PseudoSpotConfig", "DIAMETER_FRACTION", "MAX_MASK_PIXELS", "TissueMask", "tissue_mask", "disk_counts", "pseudospots", "write_pseudospots", "binomial_split", "noise_ceiling"]
+__all__ = ["PseudoSpotConfig", "DIAMETER_FRACTION", "MAX_MASK_PIXELS", "TissueMask", "tissue_mask", "disk_counts", "pseudospots", "square_bins", "write_pseudospots", "binomial_split", "noise_ceiling"]
 
 #: default spot diameter as a fraction of the spacing (Visium 55/100, ST 100/200)
 DIAMETER_FRACTION = {lat: SPOT_DIAMETER_UM[lat] / SPACING_UM[lat] for lat in LATTICES}
@@ -257,7 +265,7 @@ def pseudospots(points: Points, lattice: str, spacing: float, *, config: PseudoS
     Parameters
     ----------
     points
-        :class:`~stentrans.read.points.Points` (:func:`stentrans.read.finer.read_finer`).
+        :class:`~stentrans.io.points.Points` (:func:`stentrans.io.read_finer`).
     lattice
         ``"hex"`` (Visium-like) or ``"square"`` (ST-like).
     spacing
@@ -324,10 +332,114 @@ def pseudospots(points: Points, lattice: str, spacing: float, *, config: PseudoS
     return spots, _truth(points, spots, grid, tm, lattice, spacing, diameter, origin, cfg)
 
 
+def square_bins(points: Points, bin_size: float, *, origin: tuple[float, float] | None = None, min_cells: int = 1) -> ad.AnnData:
+    """Sum points (cells, molecules) into square pseudo-spots covering the plane (the paper's MP and AMHB).
+
+    Square ``(i, j)`` covers ``origin_x + i * bin_size <= x < origin_x + (i +
+    1) * bin_size`` (likewise ``y``/``j``) and becomes the spot with
+    ``array_col = i`` and ``array_row = j`` (the ST convention of
+    :mod:`stentrans.io.st`: spot id ``"{i}x{j}"``). Squares holding fewer
+    than ``min_cells`` points are not tissue and are left out. The result
+    reads back with :func:`stentrans.read` as a square lattice.
+
+    Parameters
+    ----------
+    points
+        :class:`~.points.Points` (:func:`stentrans.io.read_finer`, or
+        :func:`stentrans.io.bin_cells` from tables in memory).
+    bin_size
+        Side of a pseudo-spot, in the coordinates' units.
+    origin
+        Lower-left corner of square ``(0, 0)`` (default: the smallest ``x``
+        and ``y``).
+    min_cells
+        Squares with fewer points are dropped.
+
+    Returns
+    -------
+    AnnData with one observation per pseudo-spot: ``X`` summed counts
+    (float32 CSR), ``obs["array_row"]``, ``obs["array_col"]`` (integers),
+    ``obs["in_tissue"]``, ``obs["n_cells"]``, ``obs["total_counts"]``,
+    ``obsm["spatial"]`` (square centres, input units) and
+    ``uns["stentrans"]`` with ``lattice="square"``, ``format="binned"`` and the
+    binning settings.
+    """
+    source = points.source
+    bin_size = float(bin_size)
+    if not np.isfinite(bin_size) or bin_size <= 0:
+        raise InputError(source, "bin_size", f"{bin_size:g} must be a positive number")
+    xs, ys = points.xy[:, 0], points.xy[:, 1]
+    n = len(xs)
+    if n == 0:
+        raise InputError(source, "coordinates", "no points to bin")
+    x, y = points.columns.get("x", "x"), points.columns.get("y", "y")
+    unit = "molecules" if points.kind in ("molecules", "gem") else points.kind
+    X, genes = points.counts, points.genes
+    check_point_extent(points.xy, (bin_size, bin_size), source, (x, y), labels=points.labels, grid=f"squares of side {bin_size:g}", hint="; a stray coordinate, or a --bin-size too small for the data's extent")
+    x0, y0 = (float(np.min(xs)), float(np.min(ys))) if origin is None else (float(origin[0]), float(origin[1]))
+    fi = np.floor((xs - x0) / bin_size)
+    fj = np.floor((ys - y0) / bin_size)
+    check_extent(fj, fi, source, fields=(f"{y} (squares of side {bin_size:g})", f"{x} (squares of side {bin_size:g})"))
+    i = fi.astype(np.int64)
+    j = fj.astype(np.int64)
+    keep_rows = (i >= 0) & (j >= 0)
+    if not keep_rows.all():
+        log.warning("%s: %d %s lie below/left of the origin and are left out", source or "binning", int((~keep_rows).sum()), unit)
+    i, j = i[keep_rows], j[keep_rows]
+    X = X[np.flatnonzero(keep_rows)]
+    width = int(i.max()) + 1 if i.size else 1
+    key = j * width + i
+    spots, inverse = np.unique(key, return_inverse=True)
+    A = sp.csr_matrix((np.ones(len(key), dtype=np.float32), (inverse, np.arange(len(key)))), shape=(len(spots), len(key)))
+    B = (A @ X).tocsr().astype(np.float32)
+    n_in = np.asarray(A.sum(axis=1)).ravel().astype(np.int64)
+    ok = n_in >= int(min_cells)
+    if not ok.any():
+        raise InputError(source, "min_cells", f"no square of side {bin_size:g} holds {min_cells} or more {unit}")
+    spots, B, n_in = spots[ok], B[np.flatnonzero(ok)], n_in[ok]
+    col = spots % width
+    row = spots // width
+    B.sum_duplicates()
+    B.sort_indices()
+    names = pd.Index([f"{c}x{r}" for c, r in zip(col, row)])
+    obs = pd.DataFrame(
+        {
+            "array_row": row.astype(np.int64),
+            "array_col": col.astype(np.int64),
+            "in_tissue": np.ones(len(spots), dtype=np.int64),
+            "n_cells": n_in,
+            "total_counts": np.asarray(B.sum(axis=1)).ravel().astype(np.float64),
+        },
+        index=names,
+    )
+    out = ad.AnnData(X=B, obs=obs, var=pd.DataFrame(index=pd.Index(list(map(str, genes)))))
+    if not out.var_names.is_unique:
+        out.var_names_make_unique()
+    out.obsm["spatial"] = np.column_stack([x0 + (col + 0.5) * bin_size, y0 + (row + 0.5) * bin_size]).astype(np.float64)
+    out.uns["stentrans"] = {
+        "lattice": "square",
+        "format": "binned",
+        "source": str(source) if source is not None else "<memory>",
+        "spatial_units": "input coordinate units (centres of the squares)",
+        "binning": {
+            "bin_size": bin_size,
+            "origin_x": x0,
+            "origin_y": y0,
+            "unit": unit,
+            "n_in": int(n),
+            "n_binned": int(n_in.sum()),
+            "n_spots": int(len(spots)),
+            "min_cells": int(min_cells),
+        },
+    }
+    log.info("binned %d %s into %d square pseudo-spots of side %g (%d x %d genes)", int(n_in.sum()), unit, len(spots), bin_size, out.n_obs, out.n_vars)
+    return out
+
+
 def write_pseudospots(source, output, lattice: str, spacing: float, *, truth_output=None, config: PseudoSpotConfig | None = None, origin=None, reader: str = "auto", **columns):
     """Read finer data, bin it (:func:`pseudospots`) and write the spots (and the truth) as ``.h5ad``.
 
-    ``source`` is read by :func:`stentrans.read.finer.read_finer` (``reader``:
+    ``source`` is read by :func:`stentrans.io.read_finer` (``reader``:
     its ``format``; ``columns``: its ``x``, ``y``, ``gene``, ``count``,
     ``drop``, ``query``). Both files are written to temporary names and
     renamed only when both are complete, so bad input leaves nothing behind.
@@ -335,8 +447,8 @@ def write_pseudospots(source, output, lattice: str, spacing: float, *, truth_out
     """
     import contextlib
 
-    from ._utils import atomic_path
-    from .read.finer import read_finer
+    from .._utils import atomic_path
+    from .formats import read_finer
 
     points = read_finer(source, reader, **columns)
     spots, truth = pseudospots(points, lattice, spacing, config=config, origin=origin, truth=truth_output is not None)

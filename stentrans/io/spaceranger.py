@@ -4,10 +4,10 @@ An ``outs`` folder holds ``filtered_feature_bc_matrix.h5`` or the
 ``filtered_feature_bc_matrix/`` mtx folder, and ``spatial/`` with
 ``tissue_positions.csv`` (header), ``tissue_positions_list.csv`` (no
 header) or ``tissue_positions.parquet`` (Visium HD bins,
-:mod:`stentrans.read.visium_hd`), ``scalefactors_json.json`` and the tissue
+:mod:`stentrans.io.visium_hd`), ``scalefactors_json.json`` and the tissue
 images. Positions are read
-by :func:`stentrans.read.positions.read_positions`; the counts are paired with
-them in :mod:`stentrans.read._pair`. ``_add_spatial_uns`` builds scanpy's
+by :func:`stentrans.io.positions.read_positions`; the counts are paired with
+them in :mod:`stentrans.io._pair`. ``_add_spatial_uns`` builds scanpy's
 ``uns["spatial"][library_id]``.
 """
 

@@ -6,7 +6,7 @@ the genes. A molecule table is the long form ``(x, y, gene, count)``;
 :func:`points_from_long` turns each of its rows into one point whose counts
 row holds a single entry (``count``, 1 per molecule by default), so that
 molecules, beads and cells bin the same way: the counts of the points whose
-coordinates fall in a disk are summed (:mod:`stentrans.pseudospots`).
+coordinates fall in a disk are summed (:mod:`stentrans.io.binning`).
 """
 
 from __future__ import annotations
