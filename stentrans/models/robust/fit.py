@@ -156,6 +156,21 @@ def _fit_steps(cfg: RobustConfig, lattice: str) -> int:
     return 1 + _selection_steps(cfg, lattice)
 
 
+def _phases_scored(mask: np.ndarray, lattice: str) -> int:
+    """Phases of ``D`` that :func:`select_base` can score on ``mask``: at least 3 removed positions and some input left."""
+    n = 0
+    for pair in augment_pairs(mask[None].astype(np.float32), mask, lattice, phases=True, flips=False):
+        tm = pair["target_mask"]
+        n += int((tm & ~kept_mask(tm, lattice)).sum() >= 3 and pair["input_mask"].any())
+    return n
+
+
+def _check_selectable(mask, lattice: str, cfg: RobustConfig) -> None:
+    """Before any work (and any progress bar or log line): a bandwidth chosen by self-supervision needs a phase of ``D`` to score it."""
+    if cfg.sigma == "auto" and len(cfg.sigma_grid) > 1 and lattice in LATTICES and not _phases_scored(np.asarray(mask, dtype=bool), lattice):
+        raise InputError(None, "mask", "too few spots to choose rank/sigma by self-supervision")
+
+
 def select_base(maps: np.ndarray, mask: np.ndarray, lattice: str, cfg: RobustConfig, seed: int = 0, context: Context | None = None, bar=None) -> tuple[RobustConfig, list[dict]]:
     """Resolve ``rank``/``sigma`` = ``"auto"`` by self-supervision inside the input.
 
@@ -248,11 +263,14 @@ def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustC
     cfg = config or RobustConfig()
     if len(member_scales(cfg.scale)) > 1:  # one fit per working scale, each with its own self-supervised choices
         t0 = time.perf_counter()
+        _check_selectable(mask, lattice, cfg)
         own = _progress_bar(progress) if bar is None else None
         _grow(own, sum(_fit_steps(replace(cfg, scale=s), lattice) for s in member_scales(cfg.scale)))
-        members = [fit_robust(maps, mask, lattice, replace(cfg, scale=s), device=device, progress=progress, bar=own if bar is None else bar) for s in member_scales(cfg.scale)]
-        if own is not None:
-            own.close()
+        try:
+            members = [fit_robust(maps, mask, lattice, replace(cfg, scale=s), device=device, progress=progress, bar=own if bar is None else bar) for s in member_scales(cfg.scale)]
+        finally:  # an error's line comes after the bar's last one
+            if own is not None:
+                own.close()
         return MixtureResult(cfg, lattice, members, seconds=time.perf_counter() - t0, device=members[0].device)
     if lattice not in LATTICES:
         raise InputError(None, "lattice", f"must be one of {LATTICES}, got {lattice!r}")
@@ -264,6 +282,7 @@ def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustC
         raise InputError(None, "genes", "no gene maps to train on")
     if not mask.any():
         raise InputError(None, "mask", "no in-tissue spots")
+    _check_selectable(mask, lattice, cfg)
     maps = maps * mask
     t0 = time.perf_counter()
     dev = pick_device(device)
@@ -274,12 +293,17 @@ def fit_robust(maps: np.ndarray, mask: np.ndarray, lattice: str, config: RobustC
     _grow(own, _fit_steps(cfg, lattice))
     # the maps' context with the rank still "auto" (every factor up to the Gavish-Donoho rank):
     # computed once, for the selection and, cut to the chosen rank, as the fitted context
-    bar.set_postfix_str(f"{cfg.scale}: spot factors of {mask.sum()} spots x {maps.shape[0]} genes", refresh=True)
-    ctx_auto = spot_context(maps, mask, cfg) if cfg.rank == "auto" else None
-    bar.update(1)
-    if ctx_auto is not None:
-        log.info("spot factors (%s scale): Gavish-Donoho rank %d of %d spots x %d genes", cfg.scale, ctx_auto.rank, int(mask.sum()), maps.shape[0])
-    cfg, selection = select_base(maps, mask, lattice, cfg, seed=cfg.seed, context=ctx_auto, bar=bar)
+    try:
+        bar.set_postfix_str(f"{cfg.scale}: spot factors of {mask.sum()} spots x {maps.shape[0]} genes", refresh=True)
+        ctx_auto = spot_context(maps, mask, cfg) if cfg.rank == "auto" else None
+        bar.update(1)
+        if ctx_auto is not None:
+            log.info("spot factors (%s scale): Gavish-Donoho rank %d of %d spots x %d genes", cfg.scale, ctx_auto.rank, int(mask.sum()), maps.shape[0])
+        cfg, selection = select_base(maps, mask, lattice, cfg, seed=cfg.seed, context=ctx_auto, bar=bar)
+    except BaseException:  # an error's line comes after the bar's last one
+        if own is not None:
+            own.close()
+        raise
     ctx_full = spot_context(maps, mask, cfg) if ctx_auto is None else _cut(ctx_auto, int(cfg.rank))
     res = RobustResult(cfg, lattice, None, ctx_full, tuple(mask.shape), device=str(dev), selection=selection)
     if not cfg.net:
