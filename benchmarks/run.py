@@ -8,6 +8,16 @@ table and writes JSON (default ``benchmarks/out/results.json``).
     python benchmarks/run.py --cases melanoma   # one case
     python benchmarks/run.py --cases visium_mouse,sim_hd --robust-only                 # the default alone
     python benchmarks/run.py --cases visium_mouse,sim_hd --robust-only --robust-scale norm   # the default before
+    python benchmarks/run.py --enhance --cases visium_mouse,dlpfc --repeat 2        # `stentrans enhance` as users run it
+
+``--enhance``: the command a user types, ``stentrans enhance INPUT -o
+OUT.h5ad`` (defaults: QC, lost spots, threads; ``--enhance-args`` adds
+flags), in a child process per run: wall time, CPU time (user + system of
+the child, from ``wait4``), peak RSS of the child, genes and spots written,
+the threads it used and the load average around it (the machine may be
+shared: compare CPU times, and wall times only between runs at similar
+load). Run it with another checkout's package on ``PYTHONPATH`` for a before /
+after comparison.
 
 Per case: the robust variant (the users' default) end to end: read -> fit
 -> enhance streamed to an .h5ad (``robust_wall_s``), and its accuracy fitted on
@@ -40,6 +50,12 @@ REPO = HERE.parent
 DATA = Path(os.environ.get("STENTRANS_SHARED", REPO.parent / "shared")) / "data"
 
 CASES = ["melanoma", "visium_mouse", "sim_visium", "sim_hd"]
+#: inputs of ``--enhance`` (the files a user gives ``stentrans enhance``)
+ENHANCE_INPUTS = {
+    "melanoma": DATA / "melanoma_mel1_rep1.tsv.gz",
+    "visium_mouse": DATA / "visium_mouse_cytassist",
+    "dlpfc": DATA / "visium_dlpfc_151510_500genes.h5ad",
+}
 #: genes the paper network trains on (CPU) where maps need windows (Visium HD size)
 PAPER_GENES_LARGE = 64
 
@@ -203,6 +219,38 @@ def run_case(name: str, quick: bool, epochs: int, device: str, robust_only: bool
     return row
 
 
+def run_enhance(name: str, repeat: int = 1, extra=(), threads: int | None = None) -> list[dict]:
+    """``stentrans enhance`` on a real input as users call it, ``repeat`` times, one child process each (module documentation)."""
+    path = ENHANCE_INPUTS.get(name)
+    if path is None or not path.exists():
+        return [{"case": name, "skipped": f"missing {path}" if path else f"no input for {name!r}"}]
+    rows = []
+    for k in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "enhanced.h5ad"
+            cmd = [sys.executable, "-m", "stentrans", "enhance", str(path), "-o", str(out), *extra] + (["--threads", str(threads)] if threads else [])
+            load0 = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            # cwd: a folder without the package, so that the one on PYTHONPATH / installed runs (python -m puts the cwd first)
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp)
+            err = proc.stderr.read()
+            _, status, ru = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t0
+            row = {"case": name, "run": k + 1, "threads": threads or f"default ({len(os.sched_getaffinity(0))} cores)", "command": " ".join(["stentrans", *cmd[3:]]), "wall_s": round(wall, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1), "peak_rss_gib": round(ru.ru_maxrss / 2**20, 3), "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
+            if status != 0:
+                row["error"] = (err.strip().splitlines() or ["?"])[-1]
+            else:
+                import anndata as ad
+
+                e = ad.read_h5ad(out, backed="r")
+                st = e.uns["stentrans"]
+                row.update(genes=int(e.n_vars), spots=int(e.n_obs), n_lost=int(st.get("n_lost", 0)), genes_in_input=int(st.get("qc", {}).get("n_genes_before", e.n_vars)), fit_s=round(float(st.get("train_seconds", float("nan"))), 1))
+                e.file.close()
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
 def _fmt(v, nd=3):
     if v is None:
         return "-"
@@ -220,9 +268,32 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--output", default=str(HERE / "out" / "results.json"))
     ap.add_argument("--robust-only", action="store_true", help="the robust variant's path only (no paper network, no Sepal)")
     ap.add_argument("--robust-scale", default=None, help="the robust variant's working scale (default: its default, norm+counts)")
+    ap.add_argument("--enhance", action="store_true", help="time `stentrans enhance INPUT -o OUT.h5ad` as users run it (cases: " + ", ".join(ENHANCE_INPUTS) + ")")
+    ap.add_argument("--repeat", type=int, default=1, help="--enhance: runs per case")
+    ap.add_argument("--threads", type=int, default=None, help="--enhance: pass --threads N (default: the command's default)")
+    ap.add_argument("--enhance-args", default="", help="--enhance: further flags of stentrans enhance, one string")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     epochs = args.epochs or (3 if args.quick else 10)
+    if args.enhance:
+        import shlex
+
+        import stentrans
+
+        rows = []
+        for name in [c for c in args.cases.split(",") if c and c in ENHANCE_INPUTS]:
+            rows += run_enhance(name, args.repeat, shlex.split(args.enhance_args), args.threads)
+        cols = ["case", "run", "genes", "genes_in_input", "spots", "n_lost", "threads", "wall_s", "cpu_s", "fit_s", "peak_rss_gib", "load_before", "load_after"]
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        for r in rows:
+            print("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" + (f" ERROR: {r['error']}" if "error" in r else ""))
+        meta = {"mode": "enhance", "stentrans": stentrans.__file__, "python": platform.python_version(), "cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        out = Path(args.output if args.output != str(HERE / "out" / "results.json") else HERE / "out" / "enhance.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
     if args.child:
         print(json.dumps(run_case(args.child, args.quick, epochs, args.device, args.robust_only, args.robust_scale)))
         return 0

@@ -43,7 +43,7 @@ rule patterns:
     params:
         top=config["patterns"]["top"],
         species=species,
-        min_spot_fraction=config["qc"]["min_spot_fraction"],
+        min_spot_fraction=config["patterns"]["min_spot_fraction"],
         device=config["train"]["device"],
         seeds=config["patterns"]["seeds"],
         control=config["patterns"]["control"],

@@ -58,6 +58,7 @@ rule qc:
         sha256=qc_sha256,
         min_counts=config["qc"]["min_counts"],
         min_spot_fraction=config["qc"]["min_spot_fraction"],
+        min_spots=config["qc"]["min_spots"],
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),

@@ -24,8 +24,9 @@ def reader_options(binning: dict) -> tuple[str, dict]:
 
 
 def start(snakemake) -> logging.Logger:
-    """Log to the rule's log and let the package use the rule's threads."""
-    os.environ["STENTRANS_THREADS"] = str(max(1, int(snakemake.threads)))
+    """Log to the rule's log and let the package use the rule's threads (torch and BLAS alike)."""
+    os.environ["STENTRANS_THREADS"] = str(max(1, int(snakemake.threads)))  # torch and BLAS threads (stentrans._utils.configure_threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the command line: waiting OpenMP threads sleep (docs/performance.md)
     # progress bars go to the terminal; keep their updates rare in batch jobs
     os.environ.setdefault("TQDM_MININTERVAL", "10")
     from stentrans.run import setup_logging

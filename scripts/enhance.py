@@ -16,6 +16,7 @@ def main(snakemake, log):
     mapping = json.loads(open(snakemake.input.grid).read())
     if (st["n_measured"], st["n_imputed"]) != (mapping["n_measured"], mapping["n_new"]):
         raise RuntimeError(f"{st['path']}: {st['n_measured']} + {st['n_imputed']} spots, but the lattice mapping {snakemake.input.grid} has {mapping['n_measured']} + {mapping['n_new']}")
+    log.info("%s", stentrans.pp.gene_filter_note(adata, how="workflow"))
 
 
 run(snakemake, main)  # noqa: F821

@@ -11,7 +11,7 @@ def main(snakemake, log):
     mapping = grid_mapping(adata, fill_lost=snakemake.params.fill_lost)
     write_grid_mapping(mapping, snakemake.output.mapping)
     u, v = mapping["grid"]["shape"]
-    stentrans.pl.lattice_mapping(adata, title=f"{snakemake.wildcards.sample}: {mapping['lattice']} lattice, grid {u} x {v}", save=snakemake.output.figure)
+    stentrans.pl.lattice_mapping(adata, title=f"{snakemake.wildcards.sample}: {mapping['lattice']} lattice, grid {u} x {v}", save=snakemake.output.figure, fill_lost=snakemake.params.fill_lost)
     log.info("%s lattice, grid %d x %d: %d spots, D keeps %d, %d lost (%s), H %d positions -> %s", mapping["lattice"], u, v, mapping["n_measured"], mapping["n_kept"], mapping["n_lost"], mapping["fill_lost"], mapping["n_enhanced"], snakemake.output.mapping)
 
 

@@ -43,18 +43,44 @@ def pick_device(device: str | None = "auto"):
 
 
 
-def configure_threads(device) -> None:
-    """Use all cores the process may use on CPU (torch defaults can oversubscribe)."""
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a cgroup's or ``taskset``'s), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+def thread_count(threads: int | None = None) -> int:
+    """Threads to compute with: ``threads`` if given, else ``STENTRANS_THREADS`` (the workflow sets the rule's ``threads:``), else :func:`available_cores`."""
+    if threads is None:
+        env = os.environ.get("STENTRANS_THREADS", "").strip()
+        threads = int(env) if env else available_cores()
+    return max(1, int(threads))
+
+
+def configure_threads(device="cpu", threads: int | None = None) -> int:
+    """Set torch's and the BLAS library's threads to one number (:func:`thread_count`); returns it.
+
+    Both pools are sized together: torch's default and numpy's BLAS (OpenBLAS)
+    each start one thread per core of the machine, so a process that
+    alternates between them (the robust variant: numpy eigendecompositions,
+    torch convolutions) ran twice the threads it has cores for, and on a
+    shared machine its waiting threads competed with the working ones. On a
+    GPU only the CPU-side pools are set.
+    """
     import torch
 
-    if getattr(device, "type", str(device)) == "cpu":
-        try:
-            n = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - macOS
-            n = os.cpu_count() or 1
-        n = int(os.environ.get("STENTRANS_THREADS", n))
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(max(1, n))
+    n = thread_count(threads)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n, user_api="blas")  # not a context: the limit stays for the process
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+    return n
 
 
 def release_memory() -> None:

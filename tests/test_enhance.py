@@ -18,6 +18,7 @@ import scanpy as sc
 import stentrans as st
 from stentrans.tl import build_enhanced, enhance, write_h5ad
 from stentrans.grid import to_grid
+from stentrans import lost
 from stentrans.lattice import enhanced_mask
 from stentrans.datasets import simulate
 
@@ -64,8 +65,8 @@ def test_enhance_simulated(tmp_path, lattice):
     enh = enhance(a, model=res, progress=False)
     _check_contract(enh, a)
     gd = to_grid(a)
-    H = enhanced_mask(gd.mask, lattice)
-    assert enh.n_obs == H.sum()
+    H = enhanced_mask(gd.mask | lost.detect(gd.mask, lattice), lattice)  # lost spots are filled by default
+    assert enh.n_obs == H.sum() and enh.uns["stentrans"]["n_lost"] > 0
     # new spots: roughly 3x (square) or 3x (hex) the measured ones in a compact tissue
     assert 2.0 < enh.n_obs / a.n_obs < 4.5
     path = write_h5ad(enh, tmp_path / "enh.h5ad")
@@ -228,7 +229,7 @@ def test_enhance_with_any_registry_method():
     enh = enhance(a, model="linear", progress=False, chunk=4)
     assert enh.uns["stentrans"]["method"] == "linear"
     gd = to_grid(a)
-    H = enhanced_mask(gd.mask, "hex")
+    H = enhanced_mask(gd.mask | lost.detect(gd.mask, "hex"), "hex")  # lost spots filled by default
     want = registry.make("linear").fit(gd.maps, gd.mask, "hex").predict(gd.maps, gd.mask, H)[:, H].T
     np.testing.assert_array_equal(enh.X, np.maximum(want, 0))
     assert enhance(a, method="linear", progress=False).uns["stentrans"]["method"] == "linear"
@@ -267,19 +268,23 @@ def test_cli_arguments_come_from_the_config_dataclasses():
 
 
 def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
-    """``is_lost`` is always in the contract; filling lost spots streams to the same file as in memory."""
+    """``is_lost`` is always in the contract; lost spots are filled by default, ``none`` leaves them out; streamed as in memory."""
     a = simulate("square", n_genes=10, seed=7)
     fitted = st.tl.train(a, method="linear", progress=False)
-    plain = enhance(a, model=fitted, progress=False)
+    default = enhance(a, model=fitted, progress=False)
+    assert default.uns["stentrans"]["fill_lost"] == "auto" and default.uns["stentrans"]["n_lost"] == int(default.obs["is_lost"].sum()) > 0
+    plain = enhance(a, model=fitted, progress=False, fill_lost="none")
     assert plain.obs["is_lost"].dtype == bool and not plain.obs["is_lost"].any()
     prov = plain.uns["stentrans"]
     assert prov["fill_lost"] == "none" and prov["n_lost"] == 0 and np.asarray(prov["lost"]).shape == (0, 2)
     back = ad.read_h5ad(write_h5ad(plain, tmp_path / "plain.h5ad"))
     assert back.uns["stentrans"]["fill_lost"] == "none" and not back.obs["is_lost"].any()
-    # the default leaves the enhanced spots as before lost spots existed
+    # none leaves the enhanced spots as before lost spots existed
     gd = to_grid(a)
     assert plain.n_obs == enhanced_mask(gd.mask, "square").sum()
     filled = enhance(a, model=fitted, progress=False, fill_lost="auto")
+    np.testing.assert_array_equal(filled.X, default.X)
+    assert filled.n_obs == enhanced_mask(gd.mask | lost.detect(gd.mask, "square"), "square").sum() > plain.n_obs
     assert filled.uns["stentrans"]["n_lost"] == int(filled.obs["is_lost"].sum()) > 0
     assert filled.uns["stentrans"]["n_imputed"] == int(filled.obs["is_imputed"].sum())
     path = st.run.enhance_to(a, tmp_path / "filled.h5ad", model=fitted, progress=False, fill_lost="auto")["path"]
@@ -291,3 +296,28 @@ def test_lost_columns_by_default_and_fill_lost_streamed(tmp_path):
     assert streamed.uns["stentrans"]["fill_lost"] == "auto"
     with pytest.raises(st.InputError, match="'sometimes'"):
         enhance(a, model=fitted, progress=False, fill_lost="sometimes")
+
+
+# ---------------------------------------------------------------------------
+# issue 30: the default output of a real slide (lost spots filled, genes kept and said)
+# ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_melanoma_default_output_fills_the_three_holes_and_states_the_gene_filter(shared_data, tmp_path):
+    """``stentrans enhance`` with no flags: the three interior holes are lost spots, every gene seen in 3 spots is kept, and the run ends saying so."""
+    path = shared_data / "melanoma_mel1_rep1.tsv.gz"
+    out = tmp_path / "mel.h5ad"
+    r = subprocess.run([sys.executable, "-m", "stentrans", "enhance", str(path), "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    e = ad.read_h5ad(out)
+    holes = e.obs[e.obs["is_lost"]]
+    assert sorted(lost.st_ids(holes[["array_row", "array_col"]].to_numpy())) == ["10x14", "15x22", "5x10"]  # XxY: array_col = X, array_row = Y
+    assert holes["is_imputed"].all() and e.uns["stentrans"]["fill_lost"] == "auto" and e.uns["stentrans"]["n_lost"] == 3
+    # genes: detected in at least 3 of the 279 spots (13,024 of 15,666), stated in the provenance and the last log line
+    counts = st.read(path).X
+    detected = np.asarray((counts > 0).sum(axis=0)).ravel()
+    assert e.n_vars == int((detected >= 3).sum()) == 13024
+    q = e.uns["stentrans"]["qc"]
+    assert (q["n_genes_before"], q["n_genes_after"], q["n_genes_dropped"]) == (15666, 13024, 2642) and q["min_spots"] == 3 and q["min_spot_fraction"] == 0
+    assert q["gene_rule"] == "detected in at least 3 spots" and "--min-spots" in q["change_with"]["stentrans"]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "13,024 of 15,666 kept" in last and "2,642 dropped" in last and "--min-spots N" in last and "--no-filter" in last, last

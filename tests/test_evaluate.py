@@ -451,6 +451,64 @@ def test_realtruth_needs_a_truth_and_other_protocols_are_unchanged_by_one():
     assert set(res["per_gene"]["method"]) == {"linear", "nn"}
 
 
+def test_score_genes_fits_on_every_gene_and_scores_the_subset():
+    """``score_genes``: the methods are fitted on all genes (the robust context, as enhance fits it), only the subset is scored."""
+    from stentrans.datasets import simulate
+    from stentrans.tl._realtruth import measured_halves
+
+    a = simulate("square", n_genes=24, seed=5, shape=(14, 16), tissue_fraction=0.9)
+    score = list(a.var_names[::3])
+    kw = dict(protocol="nested,lost", methods=("robust", "linear"), seeds=(0,), progress=False, device="cpu")
+    sub = evaluate(a, score_genes=score, **kw)["per_gene"]
+    every = evaluate(a, **kw)["per_gene"]
+    alone = evaluate(a[:, score].copy(), **kw)["per_gene"]
+    for (proto, method), g in sub.groupby(["protocol", "method"]):
+        assert sorted(g["gene"]) == sorted(score), (proto, method)
+    key = ["protocol", "method", "gene"]
+    both = sub.merge(every, on=key, suffixes=("", "_every")).merge(alone, on=key, suffixes=("", "_alone"))
+    assert len(both) == len(sub)
+    # the same fits on all genes: the scored genes' scores are those of the full evaluation
+    np.testing.assert_array_equal(both["pcc"].to_numpy(), both["pcc_every"].to_numpy())
+    lin, rob = both[both.method == "linear"], both[both.method == "robust"]
+    # a per-gene interpolator does not see the other genes; the robust variant's context does
+    np.testing.assert_array_equal(lin["pcc"].to_numpy(), lin["pcc_alone"].to_numpy())
+    assert not np.allclose(rob["pcc"].to_numpy(), rob["pcc_alone"].to_numpy(), equal_nan=True)
+    with pytest.raises(Exception, match="score_genes"):
+        evaluate(a, score_genes=["nope"], **kw)
+    # binomial halves: a scored gene's halves do not depend on the other genes fitted
+    values = np.asarray(a.X.toarray() if sp.issparse(a.X) else a.X)
+    cols = np.array([1, 4, 9])
+    A, B = measured_halves(values, 3, cols)
+    A1, B1 = measured_halves(values[:, cols], 3)
+    np.testing.assert_array_equal(A[:, cols], A1)
+    np.testing.assert_array_equal(B[:, cols], B1)
+    np.testing.assert_array_equal(A + B, values)
+
+
+def test_cli_fits_every_gene_qc_keeps_and_scores_the_genes_seen_in_10_percent(tmp_path, monkeypatch):
+    """stentrans evaluate: a gene in 4 % of the spots is kept by QC (>= 3 spots) and fitted, not scored; the log ends with the gene filter."""
+    import subprocess
+    import sys
+
+    from stentrans.datasets import simulate
+
+    a = simulate("square", n_genes=10, seed=0, shape=(12, 12))
+    X = np.asarray(a.X.toarray() if sp.issparse(a.X) else a.X).copy()
+    X[:, 3] = 0
+    X[: max(3, int(0.04 * a.n_obs)), 3] = 2  # a rare gene: detected in ~4 % of the spots
+    a.X = sp.csr_matrix(X)
+    path = tmp_path / "sim.h5ad"
+    a.write_h5ad(path)
+    out = tmp_path / "eval"
+    r = subprocess.run([sys.executable, "-m", "stentrans", "evaluate", str(path), "-o", str(out), "--protocol", "nested", "--methods", "linear,robust", "--seeds", "1", "--no-progress"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pg = pd.read_csv(out / "per_gene.tsv", sep="\t")
+    rare = a.var_names[3]
+    assert rare not in set(pg["gene"]) and len(set(pg["gene"])) == a.n_vars - 1
+    assert f"scoring {a.n_vars - 1} of {a.n_vars} genes" in r.stderr and "every method is fitted on all 10" in r.stderr
+    assert "kept (detected in at least 3 spots)" in r.stderr.strip().splitlines()[-1]
+
+
 def test_protocols_carry_their_own_words():
     """Figure labels, page texts and help come from the protocol table: a new protocol is one entry there."""
     from stentrans.pl._style import protocol_label, protocol_order

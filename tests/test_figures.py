@@ -135,6 +135,7 @@ def test_top_variance_genes():
 def test_grid_mapping_counts(section, tmp_path):
     from stentrans.grid import to_grid
     from stentrans.lattice import enhanced_mask, kept_mask
+    from stentrans import lost as stentrans_lost
     from stentrans.report.mapping import grid_mapping, write_grid_mapping
 
     m = grid_mapping(section)
@@ -144,7 +145,10 @@ def test_grid_mapping_counts(section, tmp_path):
     assert m["grid"]["origin"] == {"array_row": gd.grid.row0, "array_col": gd.grid.col0} and m["grid"]["step"] == 1.0
     assert m["n_measured"] == section.n_obs == gd.mask.sum()
     assert m["n_kept"] == kept_mask(gd.mask, lat).sum() and m["n_kept"] + m["n_removed"] == m["n_measured"]
-    assert m["n_enhanced"] == enhanced_mask(gd.mask, lat).sum() == m["n_measured"] + m["n_new"]
+    lost = stentrans_lost.detect(gd.mask, lat)  # filled by default
+    assert m["fill_lost"] == "auto" and m["n_lost"] == lost.sum()
+    assert m["n_enhanced"] == enhanced_mask(gd.mask | lost, lat).sum() == m["n_measured"] + m["n_new"]
+    assert grid_mapping(section, fill_lost="none")["n_enhanced"] == enhanced_mask(gd.mask, lat).sum()
     assert m["n_lattice_points"] == (gd.mask.size if lat == "square" else gd.mask.size // 2)
     # the enhancement fills exactly these positions
     import stentrans

@@ -553,6 +553,40 @@ def test_cli_info_and_qc(tmp_path, capsys):
     assert not list(dest.parent.glob(".*part*"))
 
 
+def test_gene_filter_default_keeps_genes_seen_in_3_spots_and_says_what_it_dropped(caplog):
+    """pp.qc: genes detected in >= 3 spots by default, the authors' 10 % on request; the rule, the counts and the settings recorded and logged."""
+    import logging
+
+    from stentrans import pp
+
+    n = 50
+    det = np.array([0, 1, 2, 3, 5, 6, 30, 50])  # spots each gene is detected in
+    X = np.zeros((n, det.size), dtype=np.float32)
+    for j, k in enumerate(det):
+        X[:k, j] = 1.0
+    obs = pd.DataFrame({"array_row": np.arange(n) // 10, "array_col": np.arange(n) % 10}, index=[f"s{i}" for i in range(n)])
+    a = ad.AnnData(X, obs=obs, var=pd.DataFrame(index=[f"g{k}" for k in det]))
+    a.uns["stentrans"] = {"lattice": "square"}
+    with caplog.at_level(logging.DEBUG, logger="stentrans.qc"):
+        b = pp.qc(a)
+    assert list(b.var_names) == ["g3", "g5", "g6", "g30", "g50"]
+    q = b.uns["stentrans"]["qc"]
+    assert (q["n_genes_before"], q["n_genes_after"], q["n_genes_dropped"], q["n_genes_undetected"]) == (8, 5, 3, 1)
+    assert q["gene_rule"] == "detected in at least 3 spots" and q["min_spots"] == 3 and q["min_spot_fraction"] == 0.0
+    assert "genes: 5 of 8 kept (detected in at least 3 spots); 3 dropped, 1 of them never detected" in caplog.text
+    note = pp.gene_filter_note(b)
+    assert note.endswith("Change with --min-spots N, --min-spot-fraction F (--no-filter keeps every gene)")
+    assert "qc.min_spots" in pp.gene_filter_note(b, how="workflow")
+    # the authors' rule: more than 10 % of the spots (here: 6 or more), the minimum of 3 no longer binding
+    c = pp.qc(a, min_spot_fraction=0.1)
+    assert list(c.var_names) == ["g6", "g30", "g50"] and c.uns["stentrans"]["qc"]["gene_rule"] == "detected in more than 10% of the 50 spots: 6 or more"
+    # min_spots 0 still drops a gene detected nowhere; the evaluation's genes are the 10 % rule's
+    assert list(pp.qc(a, min_spots=0).var_names) == [f"g{k}" for k in det[1:]]
+    assert pp.scored_genes(b) == ["g6", "g30", "g50"]
+    with pytest.raises(stentrans.InputError, match="min_spots"):
+        pp.qc(a, min_spots=60)
+
+
 def test_cli_st_melanoma_info(shared_data, capsys):
     assert cli.main(["info", str(shared_data / "melanoma_mel1_rep1.tsv.gz")]) == 0
     out = capsys.readouterr().out
@@ -569,7 +603,10 @@ def test_qc_writes_melanoma_h5ad(shared_data, tmp_path):
     out = tmp_path / "mel.h5ad"
     assert main(["qc", str(shared_data / "melanoma_mel1_rep1.tsv.gz"), "-o", str(out)]) == 0
     a = anndata.read_h5ad(out)
-    assert a.shape == (279, 6472)  # genes detected in > 10 % of spots, as the authors' code
+    assert a.shape == (279, 13024)  # genes detected in at least 3 spots (the default)
+    out10 = tmp_path / "mel10.h5ad"
+    assert main(["qc", str(shared_data / "melanoma_mel1_rep1.tsv.gz"), "-o", str(out10), "--min-spot-fraction", "0.1"]) == 0
+    assert anndata.read_h5ad(out10).shape == (279, 6472)  # genes detected in > 10 % of spots, as the authors' code
 
 
 # ---------------------------------------------------------------------------

@@ -251,3 +251,66 @@ def test_separable_kernel_equals_the_2d_gaussian(lattice, sigma):
     num, den = F.conv2d(X, k2[None, None], padding=R), F.conv2d(M, k2[None, None], padding=R)
     want = torch.where(den > 1e-6, num / den.clamp_min(1e-6), torch.zeros_like(num))[:, 0]
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_progress_over_the_whole_fit_and_every_selection_step_logged(capsys, caplog):
+    """One bar over both working scales (spot factors, then every candidate of every phase); each phase's scores in the log."""
+    import logging
+    import re
+
+    from stentrans.datasets import simulate
+    from stentrans.grid import to_grid
+    from stentrans.models.robust.fit import select_base
+
+    gd = to_grid(simulate("hex", n_genes=30, seed=4, shape=(16, 24)))
+    with caplog.at_level(logging.INFO, logger="stentrans.robust"):
+        res = fit_robust(gd.maps, gd.mask, "hex", RobustConfig(), progress=True)
+    err = capsys.readouterr().err
+    # steps: per working scale 1 (spot factors) + 4 phases x the candidates it scored (its selection table)
+    want = sum(1 + 4 * len(m.selection) for m in res.members)
+    done = re.findall(r"robust fit: 100%\|[^|]*\| (\d+)/(\d+)", err.replace("\r", "\n"))
+    assert done and done[-1] == (str(want), str(want)), err[-500:]
+    # the total is set at the start (2 ranks per scale until the cut-off is known) and only corrected down (a cut-off rank of 0: one rank)
+    totals = [int(t) for t in re.findall(r"robust fit: +\d+%\|[^|]*\| \d+/(\d+) ", err.replace("\r", "\n"))]
+    assert totals[0] == 2 * (1 + 4 * 2 * 4) and totals == sorted(totals, reverse=True)
+    phases = [r.getMessage() for r in caplog.records if "phase" in r.getMessage() and "of 4" in r.getMessage()]
+    assert len(phases) == 8 and all(("norm scale" in m) or ("counts scale" in m) for m in phases)
+    assert all(m.count("rank ") == len(res.members[0 if "norm" in m else 1].selection) for m in phases)
+    assert sum("self-supervised base" in r.getMessage() for r in caplog.records) == 2
+    # progress off: no bar
+    select_base(gd.maps, gd.mask, "hex", RobustConfig(scale="norm"))
+    fit_robust(gd.maps, gd.mask, "hex", RobustConfig(), progress=False)
+    assert "robust fit" not in capsys.readouterr().err
+
+
+def test_well_detected_genes_choose_and_define_the_factors():
+    """signal_fraction: genes seen in at most 10 % of the spots are enhanced but neither score the choice nor define the factors."""
+    from stentrans.datasets import simulate
+    from stentrans.grid import to_grid
+    from stentrans.models.robust.context import signal_genes, spot_context
+
+    vals = np.zeros((20, 4))
+    vals[:3, 0] = 1  # 15 %
+    vals[:2, 1] = 1  # 10 %: not more than
+    vals[:, 2] = 5
+    assert list(signal_genes(vals, 0.1)) == [0, 2] and list(signal_genes(vals, 0.0)) == [0, 1, 2, 3]
+    assert list(signal_genes(np.zeros((5, 3)), 0.1)) == [0, 1, 2]  # none qualifies: all
+    gd = to_grid(simulate("square", n_genes=30, seed=2, shape=(14, 14)))
+    maps, mask = gd.maps, gd.mask
+    detected = (maps[:, mask] > 0).mean(1)
+    well = maps[detected > 0.1]
+    # every gene well detected: the rule changes nothing
+    a = fit_robust(well, mask, "square", RobustConfig(signal_fraction=0.1), progress=False).predict(well, mask)
+    b = fit_robust(well, mask, "square", RobustConfig(signal_fraction=0.0), progress=False).predict(well, mask)
+    np.testing.assert_array_equal(a, b)
+    # rare genes added (3 spots each): the factors come from the well-detected genes only
+    rare = np.zeros((40,) + mask.shape, dtype=np.float32)
+    p, q = np.nonzero(mask)
+    for j in range(40):
+        rare[j, p[j % 7 :: 50][:3], q[j % 7 :: 50][:3]] = 9
+    both = np.concatenate([well, rare])
+    cfg = RobustConfig(scale="counts", rank=3)
+    np.testing.assert_allclose(np.abs(spot_context(both, mask, cfg).basis), np.abs(spot_context(well, mask, cfg).basis))
+    assert not np.allclose(np.abs(spot_context(both, mask, RobustConfig(scale="counts", rank=3, signal_fraction=0.0)).basis), np.abs(spot_context(well, mask, cfg).basis))
+    with pytest.raises(Exception, match="signal_fraction"):
+        RobustConfig(signal_fraction=1.0)

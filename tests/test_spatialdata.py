@@ -254,6 +254,9 @@ def test_cli_enhance_to_zarr_and_h5ad(visium, tmp_path):
     for out in (tmp_path / "cli.zarr", tmp_path / "cli.h5ad"):
         proc = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(path), "-o", str(out), "--no-filter"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
+        # each library warning once (zarr's autosharding notice came once per array: 19 times)
+        warned = [ln for ln in proc.stderr.splitlines() if "Warning:" in ln]
+        assert len(warned) == len(set(warned)), proc.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.h5ad", "cli.zarr"]
     h5 = ad.read_h5ad(tmp_path / "cli.h5ad")
     o = sd.read_zarr(tmp_path / "cli.zarr")

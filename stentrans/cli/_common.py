@@ -7,8 +7,8 @@ import dataclasses
 from ._args import add_config_args
 
 
-def add_input_args(p, *, qc: bool = True) -> None:
-    """``INPUT``, ``--coords``, ``--counts``, ``--lattice`` and ``--bin-size``; with ``qc`` also the QC filters and ``--no-filter``."""
+def add_input_args(p, *, qc: bool = True, qc_defaults: dict | None = None) -> None:
+    """``INPUT``, ``--coords``, ``--counts``, ``--lattice`` and ``--bin-size``; with ``qc`` also the QC filters (``qc_defaults``: a command's own) and ``--no-filter``."""
     p.add_argument("input", help="h5ad, Space Ranger outs folder (Visium HD: outs, binned_outputs/ or a square_XXXum/ folder), SpatialData .zarr, ST table, counts + coords CSV ...")
     g = p.add_argument_group("input and QC" if qc else "input")
     g.add_argument("--coords", default=None, metavar="FILE", help="coordinates table (spot id, row, col; or a Space Ranger positions file) for an INPUT that holds counts only")
@@ -24,8 +24,21 @@ def add_input_args(p, *, qc: bool = True) -> None:
     if qc:
         from ..pp import QCConfig
 
-        add_config_args(g, QCConfig, skip=("normalize", "target_sum", "log1p"))
+        add_config_args(g, QCConfig, skip=("normalize", "target_sum", "log1p"), overrides=qc_defaults)
         g.add_argument("--no-filter", action="store_true", help="turn off the QC filters: use the input's genes and spots as they are (already QC-ed)")
+
+
+def add_threads_arg(p) -> None:
+    """``--threads``: torch's and the BLAS library's threads (:func:`stentrans._utils.configure_threads`)."""
+    from .._utils import available_cores
+
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"threads for torch and BLAS together (default: the cores this process may use, {available_cores()} here; STENTRANS_THREADS overrides the default)",
+    )
 
 
 def load_input(args):

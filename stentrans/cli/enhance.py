@@ -19,9 +19,10 @@ from .._errors import InputError
 from ..models import registry
 from ..models.paper.config import ModelConfig, TrainConfig
 from ..models.robust.config import RobustConfig
+from ..pp import gene_filter_note
 from ..tl import EnhanceConfig
 from ._args import add_config_args, config_from_args
-from ._common import add_input_args, load_input
+from ._common import add_input_args, add_threads_arg, load_input
 
 log = logging.getLogger("stentrans.enhance")
 
@@ -44,7 +45,7 @@ def _method(args, default: str) -> str:
 
 
 def _add_method_args(p, *, default: str) -> None:
-    """``--method`` (and its older name ``--variant``), ``--seed`` and ``--device``."""
+    """``--method`` (and its older name ``--variant``), ``--seed``, ``--device`` and ``--threads``."""
     kinds = {k: ", ".join(registry.names(k)) for k in registry.KINDS}
     p.add_argument(
         "--method",
@@ -56,6 +57,7 @@ def _add_method_args(p, *, default: str) -> None:
     )
     p.add_argument("--seed", type=int, default=TrainConfig().seed, help="seed of the fit (initialisation, batch order, self-supervised splits) (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ... (default: %(default)s)")
+    add_threads_arg(p)
 
 
 def _add_network_args(g) -> None:
@@ -142,6 +144,7 @@ def _cmd_enhance(args) -> int:
         measured=args.measured,
         interval=args.interval,
     )
+    log.info("%s", gene_filter_note(adata))  # the last line: the genes kept and how to change it
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 from ..models import registry
@@ -10,7 +11,7 @@ from ..models.baselines.config import DISTConfig, NEDIConfig
 from ..models.paper.config import ModelConfig, TrainConfig
 from ..tl import PROTOCOLS, EvaluateConfig
 from ._args import add_config_args, config_from_args
-from ._common import add_input_args, load_input
+from ._common import add_input_args, add_threads_arg, load_input
 
 #: stEnTrans settings that are methods of their own here (the ablations) or belong to checkpoints
 _MODEL_SKIP = ("use_pos", "use_res")
@@ -18,9 +19,12 @@ _TRAIN_SKIP = ("seed", "checkpoint_every")
 #: settings of the baselines, by method (flags --dist-..., --nedi-...)
 _BASELINE_CONFIGS = {"dist": DISTConfig, "nedi": NEDIConfig}
 
+log = logging.getLogger("stentrans.evaluate")
+
 
 def _cmd_evaluate(args) -> int:
     from .._utils import check_output
+    from ..pp import gene_filter_note
     from ..run import evaluate_to
 
     check_output(args.output, folder=True, field="--output")  # before any work
@@ -50,6 +54,7 @@ def _cmd_evaluate(args) -> int:
         device=args.device,
         progress=not args.no_progress,
     )
+    log.info("%s", gene_filter_note(adata))  # the last line: the genes kept and how to change it
     return 0
 
 
@@ -73,8 +78,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--ablation", action="store_true", help="add w/o Pos, w/o Res, w/o both; writes table1.tsv/.md")
     p.add_argument("--genes", default=None, help="comma list of genes for the gene panels (default: the top-variance genes)")
     p.add_argument("--n-panel-genes", type=int, default=4, help="genes in the panels when --genes is not given")
-    p.add_argument("--max-genes", type=int, default=None, help="score at most this many genes, the most variable (and the panel's); default: every gene")
+    p.add_argument("--max-genes", type=int, default=None, help="fit and score at most this many genes, the most variable (and the panel's); default: every method fitted on every gene QC keeps, the genes detected in more than 10 %% of the spots scored")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    add_threads_arg(p)
     g = p.add_argument_group("stEnTrans model and training (defaults: the authors' code)")
     add_config_args(g, TrainConfig, skip=_TRAIN_SKIP)
     add_config_args(g, ModelConfig, skip=_MODEL_SKIP)

@@ -6,8 +6,8 @@ import dataclasses
 import logging
 
 from .._utils import atomic_path, check_output
-from ..pp import QCConfig, qc
 from ..io import DEFAULT_SNAP_TOL, read, summary
+from ..pp import QCConfig, gene_filter_note, qc
 from ._args import add_config_args, config_from_args
 from ._common import add_input_args
 
@@ -47,6 +47,7 @@ def _cmd_qc(args) -> int:
     with atomic_path(args.output) as tmp:
         out.write_h5ad(tmp)
     log.info("qc: %d spots x %d genes -> %s", out.n_obs, out.n_vars, args.output)
+    log.info("%s", gene_filter_note(out))
     return 0
 
 

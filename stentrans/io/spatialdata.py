@@ -310,6 +310,27 @@ def to_spatialdata(adata, source=None):
     return sd.SpatialData(images=images, shapes={SHAPES_KEY: shapes}, tables={TABLE_KEY: table})
 
 
+@contextlib.contextmanager
+def _each_warning_once():
+    """Warnings raised inside show once each (the same message and category), however often the libraries raise them.
+
+    Writing one store raised zarr's "autosharding will be the default" once
+    per array (19 lines for one enhanced slide): the libraries reset the
+    warnings registry that would show it once.
+    """
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for w in caught:
+        key = (w.category, str(w.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+
+
 def write_spatialdata(adata, path, source=None) -> Path:
     """Write :func:`to_spatialdata` of ``adata`` to the zarr store ``path``, atomically; returns ``path``.
 
@@ -326,7 +347,8 @@ def write_spatialdata(adata, path, source=None) -> Path:
     new, old = staging / path.name, staging / "previous"
     moved = False
     try:
-        sdata.write(new)
+        with _each_warning_once():
+            sdata.write(new)
         if path.exists() or path.is_symlink():
             os.replace(path, old)
             moved = True

@@ -32,7 +32,7 @@ def _tiles(ax, polys, face, edge="none", lw=0.0, zorder=1):
         ax.add_collection(PolyCollection(polys, facecolors=face, edgecolors=edge, linewidths=lw, zorder=zorder))
 
 
-def lattice_mapping(adata, *, title: str | None = None, panel_size: float = 2.6, fig=None, save=None):
+def lattice_mapping(adata, *, title: str | None = None, panel_size: float = 2.6, fig=None, save=None, fill_lost=None):
     """Draw how a sample sits on its lattice, what D keeps and where H(M) puts new spots.
 
     Parameters
@@ -45,6 +45,9 @@ def lattice_mapping(adata, *, title: str | None = None, panel_size: float = 2.6,
         Figure to draw into (default: a new one, three panels side by side).
     save
         Path prefix: also write ``save.png`` and ``save.pdf``.
+    fill_lost
+        Lost positions that join H, as in :func:`stentrans.tl.enhance`
+        (None: its default, ``"auto"``).
 
     Lattice points of the grid without a spot are outlined in grey in every
     panel; a legend below names each fill.
@@ -63,7 +66,15 @@ def lattice_mapping(adata, *, title: str | None = None, panel_size: float = 2.6,
     grid, M = gd.grid, gd.mask
     lat = grid.lattice
     K = kept_mask(M, lat)
-    H = enhanced_mask(M, lat)
+    if fill_lost is None:
+        from ..tl import EnhanceConfig
+
+        fill_lost = EnhanceConfig().fill_lost
+    from ..grid import source_of
+    from ..lost import resolve
+
+    L = resolve(fill_lost, grid, M, adata=adata, source=source_of(adata))[1]
+    H = enhanced_mask(M | L, lat)
     measured_H = np.zeros_like(H)
     measured_H[::2, ::2] = M
     up = grid.up()
@@ -90,7 +101,8 @@ def lattice_mapping(adata, *, title: str | None = None, panel_size: float = 2.6,
         axes[1].set_title(f"down-sampling D: {n_K} kept, {n_M - n_K} removed")
         _tiles(axes[2], tiles(measured_H, up), COLORS["measured"])
         _tiles(axes[2], tiles(H & ~measured_H, up), COLORS["new"])
-        axes[2].set_title(f"enhanced positions H(M): {n_H} ({n_H - n_M} new)")
+        n_L = int(L.sum())
+        axes[2].set_title(f"enhanced positions H(M): {n_H} ({n_H - n_M} new" + (f", {n_L} lost filled)" if n_L else ")"))
         for ax in axes:
             _frame(ax, ext)
         labels = {

@@ -14,11 +14,12 @@ from pathlib import Path
 __all__ = ["grid_mapping", "write_grid_mapping"]
 
 
-def grid_mapping(adata, fill_lost="none") -> dict:
+def grid_mapping(adata, fill_lost=None) -> dict:
     """The lattice mapping of a measured AnnData.
 
-    ``fill_lost`` as in :func:`stentrans.tl.enhance`: lost positions join
-    the measured ones in ``H`` (``n_lost`` of the ``n_new`` positions).
+    ``fill_lost`` as in :func:`stentrans.tl.enhance` (None: its default,
+    ``"auto"``): lost positions join the measured ones in ``H`` (``n_lost``
+    of the ``n_new`` positions).
 
     Returns
     -------
@@ -33,6 +34,10 @@ def grid_mapping(adata, fill_lost="none") -> dict:
     from ..lattice import enhanced_mask, kept_mask
     from ..lost import positions_of, resolve
 
+    if fill_lost is None:
+        from ..tl import EnhanceConfig
+
+        fill_lost = EnhanceConfig().fill_lost
     gd = to_grid(adata, genes=[])
     grid, M = gd.grid, gd.mask
     K = kept_mask(M, grid.lattice)

@@ -19,19 +19,35 @@ def _protocols(adata, protocols, truth, add_truth: bool) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _panel(adata, genes, n_genes: int) -> list[str]:
-    """The gene panel: ``genes`` (each must be in ``adata``), else the ``n_genes`` top-variance genes."""
+def _genes(adata, panel, n_panel: int, max_genes: int | None):
+    """The genes of an evaluation as the command line and the workflow choose them: ``(panel, genes, score_genes)`` of :func:`stentrans.tl.evaluate`.
+
+    Scored: the genes detected in more than 10 % of the spots
+    (:func:`stentrans.pp.scored_genes`) and the panel's; fitted: every gene
+    of ``adata`` (``genes`` None), as ``stentrans enhance`` fits them. The
+    panel (``panel``, else the ``n_panel`` scored genes of highest variance)
+    must be among ``adata``'s genes. ``max_genes``: at most this many genes
+    (the panel's and the most variable scored ones) are fitted and scored.
+    """
     from .. import pl
     from .._errors import InputError
     from ..grid import source_of
+    from ..pp import scored_genes
 
-    panel = [str(g).strip() for g in (genes or []) if str(g).strip()]
-    if not panel:
-        return pl.top_variance_genes(adata, n_genes)
+    scored = scored_genes(adata)
+    panel = [str(g).strip() for g in (panel or []) if str(g).strip()] or pl.top_variance_genes(adata, n_panel, among=scored or None)
     missing = [g for g in panel if g not in adata.var_names]
     if missing:
         raise InputError(source_of(adata), "panel genes", f"not among the {adata.n_vars} genes after QC: {', '.join(missing)}")
-    return panel
+    score = list(dict.fromkeys([*scored, *panel]))
+    genes = None
+    if max_genes is not None and len(score) > max_genes:
+        top = pl.top_variance_genes(adata, max_genes, among=scored or None)
+        genes = score = list(dict.fromkeys([*panel, *top]))[: max(max_genes, len(panel))]
+        log.info("max_genes: %d of %d genes fitted and scored (the most variable, and the panel's)", len(genes), adata.n_vars)
+    else:
+        log.info("scoring %d of %d genes (detected in more than 10 %% of the spots, and the panel's); every method is fitted on all %d", len(score), adata.n_vars, adata.n_vars)
+    return panel, genes, score
 
 
 def evaluate_to(
@@ -79,10 +95,13 @@ def evaluate_to(
         when ``truth`` (of finer data) is given.
     panel_genes, n_panel_genes
         Genes of the gene panels (each must be in ``adata``); default the
-        ``n_panel_genes`` top-variance genes.
+        ``n_panel_genes`` top-variance genes among those scored.
     max_genes
-        Score at most this many genes: the most variable (log1p variance)
-        and the panel's; None scores every gene.
+        Fit and score at most this many genes: the most variable (log1p
+        variance) and the panel's; None: every method is fitted on every
+        gene of ``adata`` (as ``stentrans enhance`` fits them) and the genes
+        detected in more than 10 % of the spots, and the panel's, are scored
+        (:func:`stentrans.pp.scored_genes`).
 
     Returns
     -------
@@ -93,12 +112,8 @@ def evaluate_to(
     from ..report import format_pm, write_results
 
     out = check_output(outdir, folder=True, field="output folder")
-    panel = _panel(adata, panel_genes, n_panel_genes)
-    genes = None
-    if max_genes is not None and adata.n_vars > max_genes:
-        top = pl.top_variance_genes(adata, max_genes)
-        genes = list(dict.fromkeys([*panel, *top]))[: max(max_genes, len(panel))]
-        log.info("max_genes: %d of %d genes scored (the most variable, and the panel's)", len(genes), adata.n_vars)
+    # fitted: every gene QC kept (as enhance fits them); scored: those detected in more than 10 % of the spots, and the panel's
+    panel, genes, score = _genes(adata, panel_genes, n_panel_genes, max_genes)
     kw = {} if methods is None else {"methods": methods}
     if heldout_fraction is not None:
         kw["heldout_fraction"] = heldout_fraction
@@ -115,6 +130,7 @@ def evaluate_to(
         keep_genes=panel,
         dataset=dataset,
         truth=truth,
+        score_genes=score,
         **kw,
     )
     files = dict(write_results(res, out, ablation=ablation))

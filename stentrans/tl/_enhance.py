@@ -40,10 +40,10 @@ class EnhanceConfig:
 
     chunk: int = field(default=512, metadata={"help": "genes per forward batch"})
     fill_lost: str = field(
-        default="none",
+        default="auto",
         metadata={
-            "help": "lost spots to fill (in-tissue lattice positions without a measurement, docs/method.md section 3): none; auto (unmeasured positions inside "
-            "the outline with at least 3 of 4 (square) / 4 of 6 (hex) measured neighbours); tissue (Space Ranger in-tissue positions without a spot)",
+            "help": "lost spots to fill (in-tissue lattice positions without a measurement, docs/method.md section 3): auto (the default: unmeasured positions inside "
+            "the outline with at least 3 of 4 (square) / 4 of 6 (hex) measured neighbours); tissue (Space Ranger in-tissue positions without a spot); none (leave them empty)",
             "choices": ("none", "auto", "tissue"),
         },
     )
@@ -259,9 +259,9 @@ def enhance(
     clip_negative
         Negative predictions become 0.
     fill_lost
-        Lost positions to fill (:func:`stentrans.lost.resolve`): ``"none"``
-        (default), ``"auto"`` (:func:`stentrans.lost.detect`), ``"tissue"``
-        (Space Ranger in-tissue positions without a spot), or positions: ST
+        Lost positions to fill (:func:`stentrans.lost.resolve`): ``"auto"``
+        (default, :func:`stentrans.lost.detect`), ``"none"`` (no lost
+        positions: they stay empty), ``"tissue"`` (Space Ranger in-tissue positions without a spot), or positions: ST
         ids ``"5x10,10x14"`` / a list of ids or ``(array_row, array_col)``
         pairs, or a bool mask on the measured grid. They are predicted with
         the new spots (``is_imputed`` and ``is_lost`` True); the mode and the

@@ -95,8 +95,9 @@ class _Runner:
         fkey, fitted = self.fit(method, spec, seed)
         gkey, maps, mask = spec.given
         pkey, P, Q, shape = spec.positions
-        # deterministic methods: every gene once per input; seeded ones: the genes scored
-        genes = spec.gene_idx if registry.get(method).seeded else None
+        # deterministic methods: every scored gene once per input; seeded ones: the genes scored here
+        score_idx = self.data.score_idx
+        genes = spec.gene_idx if registry.get(method).seeded else score_idx
         vkey = (fkey, gkey, pkey, None if genes is None else genes.tobytes())
         if vkey not in self.values:
             want = np.zeros(shape, dtype=bool)
@@ -109,7 +110,9 @@ class _Runner:
                 raise RuntimeError(f"method {method} returned non-finite values")
             self.values[vkey] = np.ascontiguousarray(vals, dtype=np.float32)
         vals = self.values[vkey]
-        return vals if genes is not None else vals[:, spec.gene_idx]
+        if genes is None:
+            return vals[:, spec.gene_idx]
+        return vals if genes is spec.gene_idx else vals[:, np.searchsorted(genes, spec.gene_idx)]
 
     def coverage(self, method: str, spec: Spec, seed: int, vals: np.ndarray, ss, level: float) -> pd.DataFrame:
         """Per-gene coverage and relative width of ``method``'s intervals at the positions of score set ``ss``."""
@@ -190,6 +193,7 @@ def evaluate(
     dataset: str | None = None,
     truth=None,
     interval: float = 0.9,
+    score_genes=None,
 ) -> dict:
     """Per-gene PCC of the registry's methods under the evaluation protocols.
 
@@ -244,6 +248,14 @@ def evaluate(
     interval
         Level of the predictive intervals the coverage protocols
         (``realtruth-coverage``, ``nested-coverage``) score.
+    score_genes
+        Only these genes (names among ``genes``) are scored, under each
+        protocol's own gene rule; every method is still fitted on all
+        ``genes``, so the spot-level context a method derives from all genes
+        (the robust variant's library sizes and spot factors) is what
+        ``stentrans enhance`` fits. The command line and the workflow score
+        the genes detected in more than 10 % of the spots
+        (:func:`stentrans.pp.scored_genes`). None: every gene.
 
     Returns
     -------
@@ -289,7 +301,7 @@ def evaluate(
         raise InputError(None, "heldout_fraction", f"{heldout_fraction!r}: must be in (0, 1)")
     protocols = as_protocols(protocol, isinstance(adata.uns.get("truth"), dict), truth is not None, source=source_of(adata))
     methods = as_methods(methods, ablation)
-    data = ProtocolData(adata, genes, layer, truth=truth)
+    data = ProtocolData(adata, genes, layer, truth=truth, score_genes=score_genes)
     if truth is not None and not any(PROTOCOLS[p].needs == "finer" for p in protocols):
         log.warning("a truth of finer data was given, but no protocol that uses it (realtruth) is run")
     per_method = _settings_by_method(settings, methods)
@@ -348,6 +360,7 @@ def evaluate(
         "heldout_fraction": float(heldout_fraction),
         "lattice": data.lattice,
         "n_genes": int(len(data.genes)),
+        "n_genes_scored": int(len(data.genes) if data.score_idx is None else len(data.score_idx)),
         "n_spots": int(data.M.sum()),
         "n_removed": int(data.removed.sum()),
         "seconds": time.perf_counter() - t_start,

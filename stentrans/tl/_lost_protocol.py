@@ -149,4 +149,7 @@ def resolve(proto, seed: int, data, heldout_fraction=None, fraction: float = _LP
     key = f"{proto.name}-{int(seed)}"
     shape = (2 * data.M.shape[0], 2 * data.M.shape[1])
     log.info("lost seed %d: %d holes of %d spots", seed, hp.size, int(data.M.sum()))
-    return [Spec(proto, (key, maps, kept), (key, maps, kept), (key, P, Q, shape), np.arange(len(data.genes)), sets)]
+    gene_idx = data.scored(np.arange(len(data.genes)))
+    if data.score_idx is not None:  # truths of the scored genes only
+        sets = [ScoreSet(x.name, x.sel, x.truth[:, gene_idx], x.transform) for x in sets]
+    return [Spec(proto, (key, maps, kept), (key, maps, kept), (key, P, Q, shape), gene_idx, sets)]

@@ -294,7 +294,6 @@ SCORE_ORDER = tuple(n for names in SCORE_NAMES.values() for n in names)
 #: every score by name, in protocol order: what the figures (labels) and the results page (texts) read
 SCORES: dict[str, Score] = {s.name: s for p in PROTOCOLS.values() for s in p.scores}
 
-
 #: what a protocol's ``needs`` asks of the data, as errors say it
 NEEDS = {
     "simulation": "simulated data with uns['truth'] (stentrans.datasets.simulate)",
@@ -335,7 +334,7 @@ class ProtocolData:
     ``stentrans bin --truth``) for the ``"new"`` positions.
     """
 
-    def __init__(self, adata, genes=None, layer=None, truth=None):
+    def __init__(self, adata, genes=None, layer=None, truth=None, score_genes=None):
         from ..grid import to_grid
         from ..lattice import downsample, kept_mask
 
@@ -346,6 +345,12 @@ class ProtocolData:
         self.grid = gd.grid
         self.lattice = gd.grid.lattice
         self.genes = np.asarray(gd.genes).astype(str)
+        # score_idx: sorted columns of the genes scored (None: every gene, by each protocol's rule); the methods are fitted on all
+        names = None if score_genes is None else np.asarray(list(score_genes)).astype(str)
+        pos = None if names is None else pd.Index(self.genes).get_indexer(names)
+        if pos is not None and (pos.size == 0 or (pos < 0).any()):
+            raise InputError(adata.uns.get("stentrans", {}).get("source"), "score_genes", f"not among the {len(self.genes)} evaluated genes: {', '.join(names[pos < 0][:5])}" if pos.size else "no gene to score")
+        self.score_idx = None if pos is None else np.unique(pos)
         self.K = kept_mask(self.M, self.lattice)
         self.DG, self.DM = downsample(self.G * self.M, self.M, self.lattice)
         # base positions of the measured-grid protocols: all in-tissue spots
@@ -409,15 +414,18 @@ class ProtocolData:
             return self.halves(seed)[2]
         raise KeyError((positions, name))
 
+    def scored(self, idx: np.ndarray) -> np.ndarray:
+        """The columns of ``idx`` that are scored (all of them without ``score_genes``)."""
+        return np.asarray(idx) if self.score_idx is None else np.intersect1d(idx, self.score_idx)
+
     def genes_scored(self, rule: str) -> np.ndarray:
         """Columns scored under a protocol's ``genes`` rule ``"all"`` or ``"detected"``."""
         if rule == "all":
             return np.arange(len(self.genes))
         if rule == "detected":
             if self._detected is None:
-                from ..pp import QCConfig
+                from ..pp import SCORED_SPOT_FRACTION as frac
 
-                frac = QCConfig().min_spot_fraction
                 keep = np.flatnonzero((self.truth_values > 0).sum(axis=0) > frac * self.truth_values.shape[0])
                 if keep.size == 0:
                     raise InputError(self.adata.uns.get("stentrans", {}).get("source"), "genes", f"no gene is detected in more than {frac:g} of the measured spots")
@@ -446,7 +454,7 @@ class ProtocolData:
 
         seed = int(seed)
         if seed not in self._halves:
-            A, B = _realtruth.measured_halves(self.truth_values, seed)
+            A, B = _realtruth.measured_halves(self.truth_values, seed, self.score_idx)
             maps = np.zeros_like(self.G)
             maps[:, self.P, self.Q] = A.T
             self._halves[seed] = (maps, np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64))
@@ -546,6 +554,8 @@ def resolve(name: str, seed: int, data: ProtocolData, heldout_fraction: float) -
         gene_idx, train_genes = np.sort(perm[:n_test]), np.sort(perm[n_test:])
     elif proto.genes != "all":
         gene_idx = data.genes_scored(proto.genes)
+    if (gene_idx := data.scored(gene_idx)).size == 0:
+        raise InputError(data.adata.uns.get("stentrans", {}).get("source"), "score_genes", f"protocol {name!r} scores no gene of score_genes")
     subset_genes = len(gene_idx) != len(all_genes)
     specs: dict = {}
     for s in proto.scores:

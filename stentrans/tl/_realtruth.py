@@ -152,11 +152,26 @@ class FinerTruth:
         log.info("realtruth: %d of the truth's %d new positions scored (%d new enhanced positions; %d truth positions in all)", len(rows), self.n_new, self.n_enhanced, adata.n_obs)
 
 
-def measured_halves(values: np.ndarray, seed: int):
-    """Binomial halves ``(A, B)`` of the measured spots' counts ``values`` (spots x genes) at evaluation seed ``seed``."""
+def measured_halves(values: np.ndarray, seed: int, scored=None):
+    """Binomial halves ``(A, B)`` of the measured spots' counts ``values`` (spots x genes) at evaluation seed ``seed``.
+
+    ``scored`` (columns): the scored genes' halves are drawn first, from the
+    same stream as an evaluation of those genes alone; the other genes'
+    (fitted, not scored) from a stream of their own. So the halves of a gene
+    that is scored do not depend on which other genes the methods were fitted on.
+    """
     from ..io import binomial_split
 
-    return binomial_split(np.asarray(values), np.random.default_rng((int(seed), _HALVES_STREAM)))
+    values = np.asarray(values)
+    if scored is None or len(scored) == values.shape[1]:
+        return binomial_split(values, np.random.default_rng((int(seed), _HALVES_STREAM)))
+    scored = np.asarray(scored)
+    rest = np.setdiff1d(np.arange(values.shape[1]), scored)
+    A, B = np.empty_like(values), np.empty_like(values)
+    A[:, scored], B[:, scored] = binomial_split(np.ascontiguousarray(values[:, scored]), np.random.default_rng((int(seed), _HALVES_STREAM)))
+    if rest.size:
+        A[:, rest], B[:, rest] = binomial_split(np.ascontiguousarray(values[:, rest]), np.random.default_rng((int(seed), _HALVES_STREAM, 1)))
+    return A, B
 
 
 def ceiling(counts: np.ndarray, seed: int, transform=None) -> np.ndarray:

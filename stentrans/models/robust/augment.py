@@ -55,7 +55,7 @@ def transforms(lattice: str, phases: bool = True, flips: bool = True):
     return [(s, o) for s in _symmetries(lattice, flips) for o in _phase_offsets(lattice, phases)]
 
 
-def augment_pairs(maps: np.ndarray, mask: np.ndarray, lattice: str, phases: bool = True, flips: bool = True):
+def augment_pairs(maps: np.ndarray, mask: np.ndarray, lattice: str, phases: bool = True, flips: bool = True, target_genes=None):
     """Training pairs ``(D(T(G)), T(G))`` for every transform ``T`` (numpy).
 
     ``T`` is a lattice symmetry followed by a crop ``G[a:, b:]`` (phase
@@ -66,7 +66,10 @@ def augment_pairs(maps: np.ndarray, mask: np.ndarray, lattice: str, phases: bool
 
     Yields dicts with ``name``, ``target`` ``(n, u', v')``, ``target_mask``,
     ``input`` ``(n, u'', v'')``, ``input_mask``, ``ids`` (``(u', v')`` index
-    of the original pixel, -1 where none) and ``input_ids``.
+    of the original pixel, -1 where none) and ``input_ids``. With
+    ``target_genes`` (indices), ``target`` holds only those genes (the
+    input still holds all): the same values, without a copy of every gene's
+    target.
     """
     maps = np.asarray(maps)
     mask = np.asarray(mask, dtype=bool)
@@ -77,7 +80,11 @@ def augment_pairs(maps: np.ndarray, mask: np.ndarray, lattice: str, phases: bool
         ids = _parity_fix(sym(ids0) + 1, m, lattice) - 1
         m = _parity_fix(m, m, lattice)
         g, m, ids = g[:, a:, b:], m[a:, b:], ids[a:, b:]
-        g = np.ascontiguousarray(g) * m
-        lr, mlr = downsample(g, m, lattice)
+        if target_genes is None:
+            g = np.ascontiguousarray(g) * m
+            lr, mlr = downsample(g, m, lattice)
+        else:  # D keeps in-tissue pixels only, so downsampling the unmasked view gives the same input
+            lr, mlr = downsample(g, m, lattice)
+            g = g[np.asarray(target_genes)] * m
         ilr = np.where(mlr, ids[::2, ::2], -1)
         yield {"name": f"{sname}+{a}{b}", "target": g, "target_mask": m.copy(), "input": np.ascontiguousarray(lr), "input_mask": mlr, "ids": np.where(m, ids, -1), "input_ids": ilr}

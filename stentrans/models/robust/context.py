@@ -59,7 +59,7 @@ def spot_context(maps: np.ndarray, mask: np.ndarray, cfg: RobustConfig, basis: b
     """Library sizes and spot factors of an input, from all its genes."""
     mask = np.asarray(mask, dtype=bool)
     p, q = np.nonzero(mask)
-    vals = np.asarray(maps, dtype=np.float64)[:, p, q].T  # (spots, genes)
+    vals = np.asarray(maps)[:, p, q].astype(np.float64).T  # (spots, genes)
     libv = vals.sum(1)
     lib = np.zeros(mask.shape, dtype=np.float64)
     lib[p, q] = libv
@@ -68,6 +68,9 @@ def spot_context(maps: np.ndarray, mask: np.ndarray, cfg: RobustConfig, basis: b
     if k > 0 and len(p) > 1 and vals.shape[1] > 1:
         # factors from log1p-normalised data (counts when the working scale is counts)
         L = _lognorm(vals, libv, cfg if cfg.scale == "counts" else RobustConfig(scale="lognorm", target_sum=cfg.target_sum))
+        signal = signal_genes(vals, cfg.signal_fraction)
+        if signal.size > 1 and signal.size < L.shape[1]:  # the well-detected genes define the factors
+            L = L[:, signal]
         if L.shape[1] > cfg.rank_genes:  # the most variable genes (deterministic)
             var = L.var(0)
             top = np.sort(np.argsort(-var, kind="stable")[: cfg.rank_genes])
@@ -77,7 +80,12 @@ def spot_context(maps: np.ndarray, mask: np.ndarray, cfg: RobustConfig, basis: b
         k = min(k, min(Z.shape) - 1)
         if k > 0:
             small = Z.shape[0] <= Z.shape[1]
-            w, V = np.linalg.eigh(Z @ Z.T if small else Z.T @ Z)
+            G = Z @ Z.T if small else Z.T @ Z
+            # LAPACK's tridiagonal reduction is thousands of small BLAS-2 steps: on
+            # two threads it gained little alone and, with other jobs on the cores,
+            # took 5x the CPU of one thread (Visium mouse slide, 2,898 spots)
+            with one_blas_thread():
+                w, V = np.linalg.eigh(G)
             w, V = w[::-1], V[:, ::-1]
             if cfg.rank == "auto":
                 k = min(k, gavish_donoho_rank(np.sqrt(np.clip(w, 0, None)), Z.shape))
@@ -91,6 +99,14 @@ def spot_context(maps: np.ndarray, mask: np.ndarray, cfg: RobustConfig, basis: b
             s = np.sign(U[np.abs(U).argmax(0), np.arange(U.shape[1])])
             basis = U * np.where(s == 0, 1.0, s)
     return Context(mask, lib, basis)
+
+
+def signal_genes(vals: np.ndarray, fraction: float) -> np.ndarray:
+    """Columns of ``vals`` (spots x genes) detected in more than ``fraction`` of the spots (all columns when none is, or ``fraction`` 0)."""
+    if fraction <= 0:
+        return np.arange(vals.shape[1])
+    keep = np.flatnonzero((vals > 0).sum(axis=0) > fraction * vals.shape[0])
+    return keep if keep.size else np.arange(vals.shape[1])
 
 
 def gavish_donoho_rank(sv: np.ndarray, shape) -> int:
@@ -120,15 +136,36 @@ class Prepared:
     lib: np.ndarray  # (u, v)
 
 
+def one_blas_thread():
+    """Context: numpy's BLAS on one thread (the process's limit is restored after), a no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        import contextlib
+
+        return contextlib.nullcontext()
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER = None
+
+
 def prepare(maps: np.ndarray, ctx: Context, cfg: RobustConfig) -> Prepared:
     """Working-scale inputs of ``maps`` on the spots of ``ctx``."""
     mask = ctx.mask
     p, q = np.nonzero(mask)
-    vals = np.asarray(maps, dtype=np.float64)[:, p, q].T
+    vals = np.asarray(maps)[:, p, q].astype(np.float64).T
     L = _lognorm(vals, ctx.lib[p, q], cfg)
     mu, sd = _gene_stats(L, cfg)
     Z = (L - mu) / sd
-    R = ctx.basis @ (ctx.basis.T @ Z) if ctx.basis is not None else Z
+    if ctx.basis is not None:
+        with one_blas_thread():  # small products between torch's parallel regions: no second pool of threads waiting
+            R = ctx.basis @ (ctx.basis.T @ Z)
+    else:
+        R = Z
     n = vals.shape[1]
     z = np.zeros((n,) + mask.shape, dtype=np.float32)
     r = np.zeros_like(z)
@@ -140,7 +177,7 @@ def prepare(maps: np.ndarray, ctx: Context, cfg: RobustConfig) -> Prepared:
 def target_scale(maps: np.ndarray, mask: np.ndarray, lib: np.ndarray, mu, sd, cfg: RobustConfig) -> np.ndarray:
     """Targets on the working scale (their own library), standardised with the input's stats."""
     p, q = np.nonzero(mask)
-    vals = np.asarray(maps, dtype=np.float64)[:, p, q].T
+    vals = np.asarray(maps)[:, p, q].astype(np.float64).T
     L = _lognorm(vals, lib[p, q], cfg)
     Z = (L - np.asarray(mu, dtype=np.float64)) / np.asarray(sd, dtype=np.float64)
     out = np.zeros((vals.shape[1],) + mask.shape, dtype=np.float32)

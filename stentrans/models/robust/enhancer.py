@@ -37,7 +37,8 @@ class RobustFitted(Fitted):
         ``self_weight``: see :func:`~.result.predict_counts` (None: the fitted configuration's behaviour).
         """
         res = self.result
-        ctx = res.context_for(maps * mask, mask)
+        # the context reads the in-tissue pixels only (maps * mask there is maps): no masked copy of all genes per call
+        ctx = res.context_for(maps, mask)
         gi_all = genes_of(maps, genes)
         u, v = maps.shape[1:]
         out = np.empty((len(gi_all), 2 * u, 2 * v), dtype=np.float32)

@@ -7,6 +7,7 @@ on both lattices; the doubled grid's pixel ``(P, Q)`` sits at input pixel
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -66,19 +67,30 @@ def nc_upsample(x: torch.Tensor, m: torch.Tensor, lattice: str, sigma: float, ep
     """
     n, u, v = x.shape
     m = m.to(x.dtype)
-    kr, kc = (k.to(x.device, x.dtype) for k in _kernel_1d(sigma, lattice))
     # the separable Gaussian as two banded matrices; the spots sit on the even
     # pixels of the doubled grid, so only those columns are needed:
     # out = B_r[:, ::2] @ values @ B_c[:, ::2].T (a GEMM, ~100x faster than a K x K conv)
-    Br, Bc = _band(kr, 2 * u)[:, ::2], _band(kc, 2 * v)[:, ::2]
-    num = Br @ (x * m) @ Bc.T
-    den = Br @ m @ Bc.T
+    Br, BcT = _bands(float(sigma), lattice, u, v, x.dtype, x.device)
+    # rows as one GEMM over all genes at once ((2u, u) @ (u, n v)), not n small
+    # batched GEMMs: the same sums (bit for bit), and on several threads one
+    # parallel region instead of one per gene (which, with other jobs on the
+    # cores, spent several times the CPU waiting)
+    rows = (Br @ (x * m).transpose(0, 1).reshape(u, n * v)).reshape(2 * u, n, v).transpose(0, 1).contiguous()
+    num = rows @ BcT
+    den = Br @ m @ BcT
     if self_weight != 1.0:  # the kernel's weight at distance 0 is 1 (kr[R] * kc[R])
         num[..., ::2, ::2] -= (1.0 - self_weight) * (x * m)
-        den = den.clone()
         den[..., ::2, ::2] -= (1.0 - self_weight) * m
         eps = max(eps, 1e-4)  # a lone spot left out has den ~ 0: no estimate there
-    return torch.where(den > eps, num / den.clamp_min(eps), torch.zeros_like(num))
+    # num / den where den > eps, else 0, in place (the same numbers as torch.where, without two temporaries of the output's size)
+    return num.div_(den.clamp_min(eps)).mul_(den > eps)
+
+
+@functools.lru_cache(maxsize=64)
+def _bands(sigma: float, lattice: str, u: int, v: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B_r[:, ::2], B_c[:, ::2].T)`` of :func:`nc_upsample` for a ``(u, v)`` input (built once per bandwidth and grid)."""
+    kr, kc = (k.to(device, dtype) for k in _kernel_1d(sigma, lattice))
+    return _band(kr, 2 * u)[:, ::2], _band(kc, 2 * v)[:, ::2].T
 
 
 def _band(k: torch.Tensor, n: int) -> torch.Tensor:
