@@ -120,6 +120,7 @@ from functools import partial
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from .._errors import InputError
 from ..metrics import log_normalize, pcc
