@@ -151,5 +151,8 @@ def test_interval_map_draws_every_position_and_outlines_the_low_confidence_ones(
     assert np.allclose(np.asarray(axes[1].collections[0].get_array()), rel)
     assert low.any() and len(axes[2].collections[1].get_paths()) == int(low.sum())
     assert (tmp_path / "imap.png").stat().st_size > 0
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     with pytest.raises(st.InputError, match="lower"):
         st.pl.interval_map(st.tl.enhance(a, interval=0, progress=False))

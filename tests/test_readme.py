@@ -75,6 +75,7 @@ def test_readme_plotting_code_runs_on_an_enhanced_slide(tmp_path, monkeypatch):
     from stentrans import cli
 
     (code,) = _fenced(_section("Plotting an enhanced slide"), "python")
+    plt.close("all")  # figures other tests left open are not this block's
     a = st.datasets.simulate("hex", n_genes=6, seed=0, size="st")
     st.tl.write_h5ad(a, tmp_path / "slide.h5ad")
     for out in ("enhanced.h5ad", "enhanced.zarr"):
