@@ -22,7 +22,7 @@ estimate at the measured spots), the default with the measured counts kept
 in X (``--measured counts``, the behaviour before issue 28), ``linear``,
 ``nn``, the paper's network (``stentrans``, ``--epochs`` epochs on CPU), and
 "measured only" (every position the values of the nearest measured spot,
-:func:`stentrans.tl._downstream.nearest_measured`; it differs from NN only
+:func:`stentrans.tl.nearest_measured`; it differs from NN only
 where a position is equally far from two spots, which NN breaks the other
 way). Scores: kNN mixing of measured vs new positions; k-means (k = 8) and
 Leiden domains, ARI against the truth's, beside the truth's own
@@ -49,7 +49,7 @@ with X at the measured spots taken from ``layers["counts"]``, which is what
 
 **DLPFC 151510 layers** (``--layers``): the slide after QC is ``G``;
 ``D(G)`` keeps the spots the nested protocol's down-sampling keeps
-(:func:`stentrans.tl._downstream.downsample_spots`, a quarter of them), is
+(:func:`stentrans.tl.downsample_spots`, a quarter of them), is
 enhanced back to ``G``'s lattice by the default and by Linear, and the
 enhanced values at ``G``'s spots are clustered (k-means, k = the number of
 manual layers, and Leiden; the embedding of the table). ARI against the
@@ -89,7 +89,6 @@ import stentrans  # noqa: E402
 from stentrans import pp, tl  # noqa: E402
 from stentrans.io import pseudospots, read_finer  # noqa: E402
 from stentrans.report.tables import realtruth_table, to_markdown  # noqa: E402
-from stentrans.tl import _downstream as D  # noqa: E402
 
 import realtruth  # noqa: E402
 
@@ -142,7 +141,7 @@ def enhance_outputs(a, truth, genes, args) -> tuple[dict, dict]:
         b.X = X
         outs["robust-counts"] = b
     if "measured-only" in args.outputs:
-        outs["measured-only"] = D.nearest_measured(truth, a, genes=genes)
+        outs["measured-only"] = tl.nearest_measured(truth, a, genes=genes)
     return {k: outs[k] for k in OUTPUTS if k in outs}, secs
 
 
@@ -155,7 +154,7 @@ def run_case(points, name: str, lattice: str, spacing: float, args) -> dict:
     t0 = time.perf_counter()
     outs, secs = enhance_outputs(a, truth, genes, args)
     ref = truth[:, genes].copy()
-    res = D.compare(ref, outs, gmt=GMT if args.go else None, species=SPECIES[name], measured=a[:, genes].copy(), device=args.device)
+    res = tl.downstream(ref, outs, gmt=GMT if args.go else None, species=SPECIES[name], measured=a[:, genes].copy(), device=args.device)
     info["seconds_enhance"] = secs
     # realtruth at the new positions and denoising at the measured ones (protocol realtruth of tl.evaluate)
     ev = tl.evaluate(a, protocol="realtruth", methods=["robust", "linear"], seeds=[0], truth=truth, genes=genes, device=args.device, progress=False)
@@ -276,7 +275,7 @@ def table_markdown(results, args, command) -> str:
         "",
         "### Summary",
         "",
-        f"- **Mixing** of the default: {min(mix):+.3f} .. {max(mix):+.3f} over the cases (bound +-0.05: {sum(abs(m) <= D.MIXING_BOUND for m in mix)} of {len(mix)} within); "
+        f"- **Mixing** of the default: {min(mix):+.3f} .. {max(mix):+.3f} over the cases (bound +-0.05: {sum(abs(m) <= tl.MIXING_BOUND for m in mix)} of {len(mix)} within); "
         f"with the counts kept in X (the behaviour before): {_range(results, 'mixing', 'robust-counts')}.",
         f"- **Domains**: the default at or above both Linear and measured-only in **{kk} of {nk}** cases (k-means ARI) and {kl} of {nl} (Leiden). "
         f"Mean k-means ARI: " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'ari_kmeans', o):.3f}" for o in outs) + f"; the truth's halves {np.nanmean([r['ceiling']['ari_kmeans'] for r in results]):.3f}. "
@@ -375,13 +374,13 @@ def run_mixing_slides(args, command) -> int:
             secs = time.perf_counter() - t0
             e = ad.read_h5ad(out)
         meas = ~e.obs["is_imputed"].to_numpy(dtype=bool)
-        est = D.mixing_shares(e, meas)
+        est = tl.mixing_shares(e, is_measured=meas)
         X = np.asarray(e.X).copy()
         C = e.layers["counts"]
         X[meas] = np.asarray(C[meas].toarray() if hasattr(C, "toarray") else C[meas])
-        cnt = D.mixing_shares(X, meas)
+        cnt = tl.mixing_shares(X, is_measured=meas)
         rows.append({"slide": name, "measured": int(meas.sum()), "new": int((~meas).sum()), "genes": int(e.n_vars), "measured share": est["measured_share"],
-                     "mixing (default)": est["mixing"], "within 0.05": abs(est["mixing"]) <= D.MIXING_BOUND, "measured neighbours (default)": est["measured_neighbours"], "new neighbours (default)": est["new_neighbours"],
+                     "mixing (default)": est["mixing"], "within 0.05": abs(est["mixing"]) <= tl.MIXING_BOUND, "measured neighbours (default)": est["measured_neighbours"], "new neighbours (default)": est["new_neighbours"],
                      "mixing (--measured counts)": cnt["mixing"], "seconds": round(secs, 1)})
         log.info("%s: mixing %+.3f (counts kept: %+.3f)", name, est["mixing"], cnt["mixing"])
     df = pd.DataFrame(rows)
@@ -394,7 +393,7 @@ def run_mixing_slides(args, command) -> int:
             "## Mixing on the real slides",
             "",
             f"Made by `{command}` ({time.strftime('%Y-%m-%d')}, {platform.machine()} CPU): `stentrans enhance SLIDE -o OUT.h5ad` with every default, "
-            "then the mixing of X (`stentrans.tl._downstream.mixing`: normalize_total, log1p, PCA 30, kNN 15; measured positions' share of measured "
+            "then the mixing of X (`stentrans.tl.mixing`: normalize_total, log1p, PCA 30, kNN 15; measured positions' share of measured "
             "neighbours minus the global measured share). The last column: the same file with X at the measured spots from `layers['counts']`, "
             "which is what `--measured counts` (the behaviour before) writes.",
             "",
@@ -414,14 +413,14 @@ def run_layers(args, command) -> int:
     has = layer.notna().to_numpy()
     labels = layer.to_numpy()
     k = int(pd.unique(labels[has]).size)
-    Dg = D.downsample_spots(G)
+    Dg = tl.downsample_spots(G)
     log.info("DLPFC: G %d spots, D(G) %d kept, %d layers", G.n_obs, Dg.n_obs, k)
     from scipy.spatial import cKDTree
 
     from stentrans.lattice import physical
 
     def on_G(enh):
-        r, c = D.upsampled_coords(Dg, enh.obs["array_row"], enh.obs["array_col"])
+        r, c = tl.upsampled_coords(Dg, enh.obs["array_row"], enh.obs["array_col"])
         e = enh.copy()
         e.obs["array_row"], e.obs["array_col"] = r, c
         return e
@@ -431,29 +430,29 @@ def run_layers(args, command) -> int:
         t0 = time.perf_counter()
         outs[m] = on_G(tl.enhance(Dg, method=m, device=args.device, progress=False, interval=0))
         secs[m] = round(time.perf_counter() - t0, 1)
-    rows_G = D.common_positions(G, *outs.values())
+    rows_G = tl.common_positions(G, *outs.values())
     Gc = G[rows_G].copy()
     lab = labels[rows_G]
     ok = pd.notna(lab)
     Dg_on_G = on_G(Dg)
-    removed = D.match_positions(Gc, Dg_on_G) < 0
+    removed = tl.match_positions(Gc, Dg_on_G) < 0
     res = []
 
     def score(name, dom, what):
-        res.append({"clustering of": name, "what": what, **{f"ARI {m} (all spots)": D.ari(dom[m][ok], lab[ok]) for m in dom},
-                    **{f"ARI {m} (removed spots)": D.ari(dom[m][ok & removed], lab[ok & removed]) for m in dom}})
+        res.append({"clustering of": name, "what": what, **{f"ARI {m} (all spots)": tl.ari(dom[m][ok], lab[ok]) for m in dom},
+                    **{f"ARI {m} (removed spots)": tl.ari(dom[m][ok & removed], lab[ok & removed]) for m in dom}})
 
     kw = {"k": k, "seed": 0}
     for m, e in outs.items():
-        a = D.aligned(e, Gc, genes=list(Gc.var_names))
-        score(OUTPUTS[m], D.domains(a, **kw), f"D(G) enhanced by {OUTPUTS[m]}: its values at G's spots (the measured-position estimate at the kept ones)")
+        a = tl.align_positions(e, Gc, genes=list(Gc.var_names))
+        score(OUTPUTS[m], tl.domains(a, **kw), f"D(G) enhanced by {OUTPUTS[m]}: its values at G's spots (the measured-position estimate at the kept ones)")
     # D(G) clustered, the labels carried to G's spots by the nearest kept spot
-    dd = D.domains(Dg, **kw)
+    dd = tl.domains(Dg, **kw)
     xd = np.column_stack(physical(Dg_on_G.obs["array_row"], Dg_on_G.obs["array_col"], "hex"))
     xg = np.column_stack(physical(Gc.obs["array_row"], Gc.obs["array_col"], "hex"))
     _, near = cKDTree(xd).query(xg, k=1)
     score("D(G), nearest kept spot", {m: v[near] for m, v in dd.items()}, "D(G) clustered on its own, the labels carried to the removed spots by the nearest kept spot")
-    score("G (every spot measured)", D.domains(Gc, **kw), "the full slide clustered: what measuring every spot gives")
+    score("G (every spot measured)", tl.domains(Gc, **kw), "the full slide clustered: what measuring every spot gives")
     df = pd.DataFrame(res)
     pd.set_option("display.width", 250)
     print(df.round(3).drop(columns="what").to_string(index=False))

@@ -40,8 +40,10 @@ fixed, module constants, and the same for the truth and every output:
   reference's terms the output finds), so a term "new after enhancement"
   counts only where the reference has it.
 
-Positions are matched by their lattice coordinates (``array_row`` /
-``array_col``, half steps on the enhanced lattice; :func:`match_positions`).
+:func:`downstream` computes all of it for a set of outputs against one
+reference. Positions are matched by their lattice coordinates
+(``array_row`` / ``array_col``, half steps on the enhanced lattice;
+:func:`match_positions`, :func:`common_positions`, :func:`align_positions`).
 :func:`nearest_measured` is the "measured spots only" reference output:
 every position takes the values of the nearest measured spot.
 :func:`downsample_spots` is ``D(G)`` as an AnnData (the nested protocol's
@@ -82,7 +84,7 @@ DOMAIN_METHODS = ("kmeans", "leiden")
 # --------------------------------------------------------------------------
 # matrices and positions
 # --------------------------------------------------------------------------
-def as_matrix(data, layer: str | None = None) -> np.ndarray:
+def _matrix(data, layer: str | None = None) -> np.ndarray:
     """Dense float32 ``(positions, genes)`` of an AnnData (``X`` or ``layer``) or an array."""
     X = data.layers[layer] if layer is not None else data.X if hasattr(data, "X") else data
     X = X.toarray() if sp.issparse(X) else np.asarray(X)
@@ -109,7 +111,7 @@ def common_positions(reference, *others) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def aligned(adata, reference, rows=None, genes=None):
+def align_positions(adata, reference, *, rows=None, genes=None):
     """``adata`` restricted and ordered to ``reference``'s positions ``rows`` (default all; each must exist in ``adata``) and to ``genes``."""
     rows = np.arange(reference.n_obs) if rows is None else np.asarray(rows)
     idx = match_positions(reference[rows], adata)
@@ -140,7 +142,7 @@ def nearest_measured(reference, measured, *, genes=None, lattice: str | None = N
     xr = np.column_stack(physical(reference.obs["array_row"], reference.obs["array_col"], lattice))
     _, near = cKDTree(xm).query(xr, k=1)
     src = measured if genes is None else measured[:, list(genes)]
-    X = as_matrix(src)[near]
+    X = _matrix(src)[near]
     out = ad.AnnData(X, obs=reference.obs[["array_row", "array_col"]].copy(), var=pd.DataFrame(index=src.var_names.copy()))
     out.obs["is_imputed"] = match_positions(reference, measured) < 0
     out.uns["stentrans"] = {"lattice": lattice, "method": "measured-only"}
@@ -155,7 +157,7 @@ def embed(data, *, layer: str | None = None, n_pcs: int = N_PCS, seed: int = SEE
     import anndata as ad
     import scanpy as sc
 
-    X = as_matrix(data, layer)
+    X = _matrix(data, layer)
     np.maximum(X, 0, out=X)
     a = ad.AnnData(X)
     sc.pp.normalize_total(a)
@@ -184,7 +186,7 @@ def _is_measured(data, is_measured):
     return m
 
 
-def mixing_shares(data, is_measured=None, *, layer: str | None = None, k: int = N_NEIGHBORS, n_pcs: int = N_PCS, seed: int = SEED, embedding=None) -> dict:
+def mixing_shares(data, *, is_measured=None, layer: str | None = None, k: int = N_NEIGHBORS, n_pcs: int = N_PCS, seed: int = SEED, embedding=None) -> dict:
     """The shares behind :func:`mixing`: ``measured_share`` (global), ``measured_neighbours`` (measured positions' mean share of measured kNN neighbours), ``new_neighbours`` (the same for new positions) and ``mixing``."""
     m = _is_measured(data, is_measured)
     if not m.any() or m.all():
@@ -196,14 +198,14 @@ def mixing_shares(data, is_measured=None, *, layer: str | None = None, k: int = 
     return {"measured_share": g, "measured_neighbours": float(share[m].mean()), "new_neighbours": float(share[~m].mean()), "mixing": float(share[m].mean() - g)}
 
 
-def mixing(data, is_measured=None, **kwargs) -> float:
+def mixing(data, *, is_measured=None, **kwargs) -> float:
     """Measured positions' mean share of measured kNN neighbours minus the global measured share (module docstring).
 
     ``data``: an enhanced AnnData (``is_measured`` defaults to
     ``~obs["is_imputed"]``) or a ``(positions, genes)`` array with
-    ``is_measured``. Keywords of :func:`mixing_shares`.
+    ``is_measured`` (one bool per position). Keywords of :func:`mixing_shares`.
     """
-    return mixing_shares(data, is_measured, **kwargs)["mixing"]
+    return mixing_shares(data, is_measured=is_measured, **kwargs)["mixing"]
 
 
 def domains(data, *, layer: str | None = None, methods=DOMAIN_METHODS, k: int = K_DOMAINS, resolution: float = LEIDEN_RESOLUTION, seed: int = SEED, embedding=None) -> dict[str, np.ndarray]:
@@ -242,17 +244,15 @@ def binomial_halves(data, *, layer: str | None = None, seed: int = SEED):
     """Two independent binomial halves ``(A, B)`` (dense) of integer counts (:func:`stentrans.io.binomial_split`)."""
     from ..io import binomial_split
 
-    X = as_matrix(data, layer)
+    X = _matrix(data, layer)
     if not np.array_equal(X, np.rint(X)) or (X < 0).any():
         raise InputError(None, "counts", "binomial halves need non-negative integer counts")
     return binomial_split(X, np.random.default_rng((int(seed), 3)))
 
 
-def domain_ceiling(reference, *, layer: str | None = None, methods=DOMAIN_METHODS, seed: int = SEED) -> dict[str, float]:
-    """ARI of the domains of two independent binomial halves of the reference's counts, per clustering (module docstring)."""
-    A, B = binomial_halves(reference, layer=layer, seed=seed)
-    da, db = domains(A, methods=methods, seed=seed), domains(B, methods=methods, seed=seed)
-    return {m: ari(da[m], db[m]) for m in methods}
+def domain_ceiling(reference, *, layer: str | None = None, methods=DOMAIN_METHODS, seed: int = SEED, **kwargs) -> dict[str, float]:
+    """ARI of the domains of two independent binomial halves of the reference's counts, per clustering (module docstring; ``kwargs``: :func:`domains`' ``k``, ``resolution``)."""
+    return _halves_ari(*binomial_halves(reference, layer=layer, seed=seed), seed, methods, **kwargs)
 
 
 # --------------------------------------------------------------------------
@@ -282,14 +282,14 @@ def morans_i(adata, *, layer: str | None = None, lattice: str | None = None) -> 
     return a.uns["moranI"]["I"].reindex(a.var_names).astype(float)
 
 
-def top_count(n_genes: int, top: int = TOP_SVG) -> int:
+def _top_count(n_genes: int, top: int = TOP_SVG) -> int:
     """The number of top genes compared: ``top``, or half the genes where fewer than ``2 * top`` are scored."""
     return int(min(top, max(1, n_genes // 2)))
 
 
 def svg_agreement(scores, reference, *, top: int = TOP_SVG) -> dict:
     """Spearman of per-gene scores (e.g. Moran's I) against the reference's and the overlap (share) of the top genes; genes shared by both, NaN scores dropped."""
-    from scipy.stats import spearmanr
+    from ..metrics import spearman
 
     s = pd.Series(scores, dtype=float)
     r = pd.Series(reference, dtype=float)
@@ -297,10 +297,10 @@ def svg_agreement(scores, reference, *, top: int = TOP_SVG) -> dict:
     s, r = s[genes], r[genes]
     ok = s.notna() & r.notna()
     s, r = s[ok], r[ok]
-    n = top_count(len(s), top)
+    n = _top_count(len(s), top)
     if len(s) < 3:
         return {"spearman": float("nan"), "top_overlap": float("nan"), "top": n, "n_genes": int(len(s))}
-    rho = spearmanr(s.to_numpy(), r.to_numpy()).statistic
+    rho = spearman(s.to_numpy(), r.to_numpy())
     ts = set(s.sort_values(ascending=False, kind="mergesort").index[:n])
     tr = set(r.sort_values(ascending=False, kind="mergesort").index[:n])
     return {"spearman": float(rho), "top_overlap": len(ts & tr) / n, "top": n, "n_genes": int(len(s))}
@@ -340,7 +340,7 @@ def term_agreement(terms, reference_terms) -> dict:
 # --------------------------------------------------------------------------
 # all of it
 # --------------------------------------------------------------------------
-def compare(reference, outputs: dict, *, gmt=None, species: str = "human", measured=None, seed: int = SEED, go: bool = True, device: str = "cpu") -> dict:
+def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", measured=None, seed: int = SEED, go: bool = True, device: str = "cpu") -> dict:
     """Every downstream score of each output against the reference, on the positions all of them share.
 
     Parameters
@@ -369,7 +369,7 @@ def compare(reference, outputs: dict, *, gmt=None, species: str = "human", measu
     genes = [g for g in reference.var_names if all(g in set(o.var_names) for o in outputs.values())]
     rows_idx = common_positions(reference, *outputs.values())
     ref = reference[rows_idx, genes].copy()
-    outs = {k: aligned(o, ref, genes=genes) for k, o in outputs.items()}
+    outs = {k: align_positions(o, ref, genes=genes) for k, o in outputs.items()}
     is_meas = ~np.asarray(ref.obs["is_imputed"], dtype=bool)
     log.info("downstream: %d positions (%d measured), %d genes, %d outputs", ref.n_obs, int(is_meas.sum()), len(genes), len(outs))
 
@@ -379,7 +379,7 @@ def compare(reference, outputs: dict, *, gmt=None, species: str = "human", measu
     go_ref = go_terms(ref, gmt, species=species, seed=seed, device=device) if (go and gmt is not None) else None
 
     def row(name, data, emb):
-        r = {"output": name, **{k: v for k, v in mixing_shares(data, is_meas, embedding=emb, seed=seed).items()}}
+        r = {"output": name, **mixing_shares(data, is_measured=is_meas, embedding=emb, seed=seed)}
         d = domains(data, seed=seed, embedding=emb)
         r.update({f"ari_{m}": ari(d[m], dom_ref[m]) for m in d})
         # the new positions alone: there the truth's counts are no part of any method's input
@@ -409,8 +409,8 @@ def compare(reference, outputs: dict, *, gmt=None, species: str = "human", measu
     return {"rows": rows, "ceiling": ceil, "n_positions": int(ref.n_obs), "n_measured": int(is_meas.sum()), "n_genes": len(genes), "go_reference_terms": sorted(go_ref["terms"]) if go_ref is not None else None}
 
 
-def _halves_ari(A, B, seed):
-    da, db = domains(A, seed=seed), domains(B, seed=seed)
+def _halves_ari(A, B, seed, methods=DOMAIN_METHODS, **kwargs):
+    da, db = domains(A, methods=methods, seed=seed, **kwargs), domains(B, methods=methods, seed=seed, **kwargs)
     return {m: ari(da[m], db[m]) for m in da}
 
 
