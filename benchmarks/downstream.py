@@ -261,6 +261,7 @@ def table_markdown(results, args, command, title: str = "The table: 16 real-trut
     kl, nl = wins(results, "ari_leiden")
     km, nm = wins(results, "moran_spearman")
     kn, nn_ = wins(results, "ari_kmeans_new")
+    ks, ns = wins(results, "go_rank_spearman") if args.go else (0, 0)
     den = [(r["realtruth"]["robust"]["realtruth-denoise"], r["realtruth"]["robust"]["raw-half"]) for r in results if "robust" in r.get("realtruth", {})]
     n_den = sum(d >= h for d, h in den)
     mix = [row["mixing"] for r in results for row in r["rows"] if row["output"] == "robust"]
@@ -269,7 +270,7 @@ def table_markdown(results, args, command, title: str = "The table: 16 real-trut
         "",
         f"Made by `{command}` ({time.strftime('%Y-%m-%d')}, {platform.machine()} CPU, stentrans {stentrans.__version__}); "
         f"{len(results)} case(s): {ran}. Settings: genes as `benchmarks/realtruth.py` (QC, at most {args.genes} most variable and "
-        f"{args.gene_pixels:,} genes x grid pixels), the paper's network {args.epochs} epochs on CPU, seed 0; scores and their fixed "
+        f"{args.gene_pixels:,} genes x grid pixels; 0: no cap)" + (f", the paper's network {args.epochs} epochs on CPU" if "stentrans" in args.outputs else "") + ", seed 0; scores and their fixed "
         "settings: `stentrans.tl._downstream` (normalize_total, log1p, PCA 30, kNN 15; k-means k = 8, Leiden resolution 1; Moran's I "
         "on the lattice graph, top 50 genes (half the genes where fewer than 100); Sepal -> families -> GO:BP at `stentrans patterns`' defaults, mouse symbols).",
         "",
@@ -283,14 +284,19 @@ def table_markdown(results, args, command, title: str = "The table: 16 real-trut
         f"Scored at the new positions alone (k-means): the default at or above both in {kn} of {nn_}; mean " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'ari_kmeans_new', o):.3f}" for o in outs) + ".",
         f"- **Spatially variable genes**: Moran's I Spearman, default at or above both in {km} of {nm}; mean Spearman " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'moran_spearman', o):.3f}" for o in outs)
         + "; mean top-50 overlap " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'moran_top_overlap', o):.2f}" for o in outs) + ".",
-        f"- **GO:BP** (cases where the truth has significant terms: {sum(1 for r in results if r.get('go_reference_terms'))} of {len(results)}): mean precision "
-        + ", ".join(f"{OUTPUTS.get(o, o)} {mean_of(results, 'go_precision', o):.2f}" for o in outs + ["measured spots"])
-        + "; mean recall " + ", ".join(f"{OUTPUTS.get(o, o)} {mean_of(results, 'go_recall', o):.2f}" for o in outs + ["measured spots"]) + " (nan: no terms in any case).",
         f"- **Denoising** (`realtruth-denoise`): the default's estimate at the measured spots beats raw half A in {n_den} of {len(den)} cases.",
         "",
     ]
+    if args.go:
+        lines[-2:-2] = [
+            f"- **Sepal ranks** (Spearman against the truth's): the default at or above both in {ks} of {ns}; mean "
+            + ", ".join(f"{OUTPUTS.get(o, o)} {mean_of(results, 'go_rank_spearman', o):.3f}" for o in outs + ["measured spots"]) + ".",
+            f"- **GO:BP** (cases where the truth has significant terms: {sum(1 for r in results if r.get('go_reference_terms'))} of {len(results)}): mean precision "
+            + ", ".join(f"{OUTPUTS.get(o, o)} {mean_of(results, 'go_precision', o):.2f}" for o in outs + ["measured spots"])
+            + "; mean recall " + ", ".join(f"{OUTPUTS.get(o, o)} {mean_of(results, 'go_recall', o):.2f}" for o in outs + ["measured spots"]) + " (nan: no terms in any case).",
+        ]
     sections = [
-        ("Mixing (measured positions' share of measured kNN neighbours minus the global share; 0 = one data set)", "mixing", None),
+        ("Mixing (measured positions' share of measured kNN neighbours minus the global share; 0 = one data set; the truth's own beside it)", "mixing", None),
         ("Domains: k-means (k = 8) ARI against the truth's k-means domains", "ari_kmeans", "ari_kmeans"),
         ("Domains: Leiden (resolution 1) ARI against the truth's Leiden domains", "ari_leiden", "ari_leiden"),
         ("Domains at the new positions alone: k-means ARI there (the truth's counts at the measured positions are the spots' own)", "ari_kmeans_new", None),
@@ -298,7 +304,7 @@ def table_markdown(results, args, command, title: str = "The table: 16 real-trut
         ("Spatially variable genes: top-50 overlap with the truth's (share)", "moran_top_overlap", "moran_top_overlap"),
     ]
     for title, col, ceil in sections:
-        lines += [f"### {title}", "", to_markdown(wide(results, col, outs, ceil)), ""]
+        lines += [f"### {title}", "", to_markdown(wide(results, col, (["truth"] if col == "mixing" else []) + outs, ceil)), ""]
     if args.go:
         go_outs = outs + ["measured spots"]
         lines += [
@@ -309,6 +315,10 @@ def table_markdown(results, args, command, title: str = "The table: 16 real-trut
             "### GO:BP: recall of the truth's significant terms (NA: the truth has none)",
             "",
             to_markdown(wide(results, "go_recall", go_outs)),
+            "",
+            "### Sepal: Spearman of the genes' Sepal ranks against the truth's",
+            "",
+            to_markdown(wide(results, "go_rank_spearman", go_outs)),
             "",
             "### GO:BP: significant terms (the truth's, and each output's)",
             "",
