@@ -38,6 +38,9 @@ positions) beside half A itself.
 
 Each case's result is kept in ``--cache`` (one JSON per case and settings):
 a rerun resumes; ``--sets``/``--lattices``/``--targets`` run part of it.
+``--section go`` writes the table to a second section, for a run with more
+genes (e.g. ``--genes 1000 --gene-pixels 0`` on the sets with genome-wide
+genes: GO:BP needs more than the 200-gene cap; command in docs/downstream.md).
 
 **Mixing on the real slides** (``--mixing-slides``): ``stentrans enhance
 SLIDE -o OUT.h5ad`` (the command line, every default: QC, the robust
