@@ -64,17 +64,13 @@ from stentrans import pp, tl  # noqa: E402
 from stentrans.io import pseudospots, read_finer  # noqa: E402
 from stentrans.report.tables import to_markdown  # noqa: E402
 
+from nested_default import SLIDES as REAL_SLIDES  # noqa: E402
 from realtruth import FINER, SETS, find_spacing  # noqa: E402
 
 log = logging.getLogger("intervals")
 
-SHARED = Path(os.environ.get("STENTRANS_SHARED", REPO.parent / "shared")) / "data"
-SLIDES = {
-    "melanoma": SHARED / "melanoma_mel1_rep1.tsv.gz",
-    "visium_mouse": SHARED / "visium_mouse_cytassist",
-    "visium_prostate": SHARED / "visium_prostate_normal_crop",
-    "dlpfc_151510": SHARED / "visium_dlpfc_151510_500genes.h5ad",
-}
+#: the real slides of the nested table (benchmarks/nested_default.py names every slide of ../shared/data)
+SLIDES = {k: REAL_SLIDES[k] for k in ("melanoma", "visium_mouse", "visium_prostate", "dlpfc_151510")}
 METHODS = ["robust", "linear"]
 #: share of empty new truth positions from which the coverage is also given at the occupied ones only
 OCCUPIED_FROM = 0.1
