@@ -156,3 +156,14 @@ def test_interval_map_draws_every_position_and_outlines_the_low_confidence_ones(
     plt.close(fig)
     with pytest.raises(st.InputError, match="lower"):
         st.pl.interval_map(st.tl.enhance(a, interval=0, progress=False))
+
+
+def test_calibration_is_the_same_in_gene_chunks():
+    """The held-out predictions are made a gene chunk at a time (bounded memory): the same calibration whatever the chunk."""
+    a, _, _ = _sim("square", 3, n_genes=40)
+    gd = to_grid(a)
+    fitted = registry.make("robust").fit(gd.maps, gd.mask, "square")
+    one, small = (calibrate(fitted, gd.maps, gd.mask, "square", chunk=c) for c in (512, 7))
+    np.testing.assert_allclose(small.phi, one.phi, rtol=1e-5)
+    np.testing.assert_allclose(small.scale, one.scale, rtol=1e-5)
+    assert small.q == pytest.approx(one.q)

@@ -254,7 +254,8 @@ def calibrate(fitted, maps: np.ndarray, mask: np.ndarray, lattice: str, *, level
     mask = np.asarray(mask, dtype=bool)
     p, q = np.nonzero(mask)
     gi = np.arange(maps.shape[0]) if genes is None else np.asarray(genes, dtype=np.int64)
-    held = fitted.predict_held_out(maps, mask, genes=gi, chunk=chunk).T.astype(np.float64)  # spots x genes
+    # spots x genes, a gene chunk at a time (the held-out maps of every gene at once would be the size of the enhanced slide)
+    held = np.concatenate([fitted.predict_held_out(maps, mask, genes=gi[s : s + chunk], chunk=chunk) for s in range(0, len(gi), chunk)], axis=0).T.astype(np.float64)
     y = np.asarray(maps, dtype=np.float64)[gi][:, p, q].T
     m = np.maximum(held, 0.0)
     phi = dispersion(y, m)
