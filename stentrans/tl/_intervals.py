@@ -281,12 +281,8 @@ def calibrate(fitted, maps: np.ndarray, mask: np.ndarray, lattice: str, *, level
     # estimate, the intervals cover at least that)
     qh = _conformal_threshold(table, yc, i_phi, i_mu, level)
 
-    def coverage(qq: float) -> float:
-        lo, hi = table.bounds_at(qq)
-        lower = np.minimum(lo[i_phi, i_mu], mc)
-        upper = np.maximum(hi[i_phi, i_mu], mc)
-        return float(np.mean((yc >= lower) & (yc <= upper)))
-
-    cov = coverage(qh)
+    # the calibration set's coverage under the intervals as Calibration.bounds makes them (widened to hold the estimate)
+    lo, hi = table.bounds_at(qh)
+    cov = float(np.mean((yc >= np.minimum(lo[i_phi, i_mu], mc)) & (yc <= np.maximum(hi[i_phi, i_mu], mc))))
     log.info("intervals: level %.2f, threshold %.4f, held-out coverage %.3f over %d (spot, gene) counts; median dispersion %.3g", level, qh, cov, len(yc), float(np.median(phi)) if phi.size else float("nan"))
     return Calibration(float(level), float(qh), phi.astype(np.float64), scale, cov, int(len(yc)), table)
