@@ -125,27 +125,10 @@ OUT_MD = REPO / "docs" / "downstream.md"
 # the table over the real-truth cases
 # --------------------------------------------------------------------------
 def enhance_outputs(a, truth, genes, args) -> tuple[dict, dict]:
-    """Every output of the table at every enhanced position (and its seconds)."""
-    outs, secs = {}, {}
-    for m in ("robust", "linear", "nn", "stentrans"):
-        if m not in args.outputs:
-            continue
-        t0 = time.perf_counter()
-        settings = {"epochs": args.epochs} if m == "stentrans" else None
-        outs[m] = tl.enhance(a, method=m, genes=genes, settings=settings, device=args.device, progress=False, interval=0)
-        secs[m] = round(time.perf_counter() - t0, 1)
-    if "robust-counts" in args.outputs and "robust" in outs:
-        # --measured counts: the same fit, the measured counts in X at the measured spots
-        b = outs["robust"].copy()
-        meas = ~b.obs["is_imputed"].to_numpy(dtype=bool)
-        X = np.asarray(b.X).copy()
-        C = b.layers["counts"]
-        X[meas] = np.asarray(C[meas].toarray() if hasattr(C, "toarray") else C[meas])
-        b.X = X
-        outs["robust-counts"] = b
-    if "measured-only" in args.outputs:
-        outs["measured-only"] = tl.nearest_measured(truth, a, genes=genes)
-    return {k: outs[k] for k in OUTPUTS if k in outs}, secs
+    """Every output of the table at every enhanced position (:func:`stentrans.tl.downstream_outputs`) and the seconds they took."""
+    t0 = time.perf_counter()
+    outs = tl.downstream_outputs(a, truth, outputs=[o for o in OUTPUTS if o in args.outputs], genes=genes, settings={"stentrans": {"epochs": args.epochs}}, device=args.device)
+    return outs, {"all": round(time.perf_counter() - t0, 1)}
 
 
 def run_case(points, name: str, lattice: str, spacing: float, args) -> dict:

@@ -102,6 +102,8 @@ RESULTS = {
     "summary_md": "results/{sample}/evaluate/summary.md",
     "boxplot": "results/{sample}/evaluate/boxplot.png",
     "gene_panels": "results/{sample}/evaluate/gene_panels.png",
+    # rule downstream (samples with a truth)
+    "downstream": "results/{sample}/downstream/downstream.tsv",
     # the ablation run, likewise
     "ablation_per_gene": "results/{sample}/ablation/per_gene.tsv",
     "ablation": "results/{sample}/ablation/summary.tsv",
@@ -142,6 +144,8 @@ def sample_kinds(sample):
     if config["enhance"].get("interval", 0):
         kinds += ["interval_map"]
     kinds += ["per_gene", "summary", "boxplot", "gene_panels"]
+    if config["downstream"]["enabled"] and has_truth(sample):
+        kinds += ["downstream"]
     if sample in config["ablation"]["samples"]:
         kinds += ["ablation", "table1"]
     if sample in config["patterns"]["samples"]:
@@ -201,6 +205,12 @@ def patterns_gmt(wildcards):
 
 def is_finer(wildcards):
     return sample_row(wildcards)["format"] == "finer"
+
+
+def has_truth(sample):
+    """A sample with a truth at every position: simulated, or binned from finer data."""
+    row = samples.loc[sample]
+    return row["source"] == "simulate" or row["format"] == "finer"
 
 
 def qc_input(wildcards):

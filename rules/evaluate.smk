@@ -102,3 +102,33 @@ rule ablation:
         GPU_ENV
     script:
         "../scripts/evaluate.py"
+
+
+# clusters, domains and spatially variable genes of each output against the truth
+# at every position (samples with a truth: simulated and `finer`; docs/downstream.md)
+rule downstream:
+    input:
+        unpack(evaluate_inputs),
+    output:
+        table=report(
+            RESULTS["downstream"],
+            caption="../report/downstream.rst",
+            category="Evaluation",
+            subcategory="{sample}",
+        ),
+    log:
+        "logs/downstream/{sample}.log",
+    benchmark:
+        "results/benchmarks/downstream/{sample}.tsv"
+    params:
+        outputs=config["downstream"]["outputs"],
+        max_genes=eval_setting("max_genes"),
+        device=config["train"]["device"],
+    threads: res("evaluate", "threads")
+    resources:
+        mem_mb=res("evaluate", "mem_mb"),
+        runtime=res("evaluate", "runtime"),
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/downstream.py"

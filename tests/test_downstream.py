@@ -163,3 +163,65 @@ def test_downstream_scores_every_output():
         assert 0.0 < r["ari_kmeans"] < 1.0 and 0.0 < r["moran_spearman"] < 1.0 and -1 < r["mixing"] < 1
     # the truth's halves at half the depth agree with each other less than perfectly, but far above chance
     assert 0.1 < res["ceiling"]["ari_kmeans"] < 1.0
+
+
+def test_downstream_reference_of_a_simulation_and_of_finer_data(tmp_path):
+    a = simulate("hex", n_genes=12, seed=1, size="st")
+    ref = st.tl.downstream_reference(a)
+    tr = a.uns["truth"]
+    assert ref.n_obs == len(tr["array_row"]) and list(ref.var_names) == list(a.var_names)
+    assert int((~ref.obs["is_imputed"]).sum()) == int(np.asarray(tr["is_measured"]).sum())
+    # at the measured spots the truth is the measurement itself
+    at = st.tl.match_positions(a, ref)
+    assert (at >= 0).all() and np.array_equal(ref.X[at], np.asarray(a.X.todense() if hasattr(a.X, "todense") else a.X))
+    # finer data's truth must say which positions are new; the error names the file and the field
+    bad = ad.AnnData(np.ones((3, 2), np.float32), obs=pd.DataFrame({"array_row": [0.0, 0.5, 1.0], "array_col": [0.0, 0.5, 1.0]}, index=list("abc")))
+    path = tmp_path / "truth.h5ad"
+    bad.write_h5ad(path)
+    with pytest.raises(st.InputError, match=r'truth\.h5ad.*obs\["is_imputed"\]'):
+        st.tl.downstream_reference(a, truth=path)
+    with pytest.raises(st.InputError, match=r'uns\["truth"\]'):
+        st.tl.downstream_reference(ad.AnnData(np.ones((2, 2), np.float32)))
+
+
+def test_downstream_to_writes_the_table_the_page_shows(tmp_path):
+    pytest.importorskip("squidpy")
+    from stentrans.report.downstream import downstream_section
+    from stentrans.run import downstream_to
+
+    a = st.pp.qc(simulate("square", n_genes=20, seed=3, size="st"))
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(st.InputError, match="taken"):  # the output folder is checked before any work
+        downstream_to(a, tmp_path / "taken")
+    res = downstream_to(a, tmp_path / "ds", outputs=["robust", "linear", "measured-only"], max_genes=15, dataset="sim", device="cpu")
+    t = pd.read_csv(res["files"]["downstream"], sep="\t")
+    assert list(t["output"]) == ["truth", "robust", "linear", "measured-only", "truth halves"] and set(t["n_genes"]) == {15}
+    by = t.set_index("output")
+    assert by.loc["truth", "ari_kmeans"] == 1.0 and 0.2 < by.loc["truth halves", "ari_kmeans"] < 1.0
+    assert (by.loc[["truth", "robust", "linear", "measured-only"], "mixing"].abs() < 0.1).all()  # -0.065, +0.033 here
+    for o in ("robust", "linear", "measured-only"):
+        assert 0.05 < by.loc[o, "ari_kmeans"] < by.loc["truth halves", "ari_kmeans"], o
+    page = "\n".join(downstream_section(t))
+    assert f"| sim | stEnTrans robust | {by.loc['robust', 'mixing']:.3f} |" in page
+    worse = by.loc["robust", "ari_kmeans"] < by.loc[["linear", "measured-only"], "ari_kmeans"].max()
+    assert ("enhancement does not help k-means domains here" in page) == worse
+
+
+def test_downstream_verdicts_say_where_enhancement_does_not_help():
+    from stentrans.report.downstream import verdicts
+
+    t = pd.DataFrame(
+        {
+            "dataset": ["A"] * 3 + ["B"] * 3,
+            "output": ["robust", "linear", "measured-only"] * 2,
+            "mixing": [0.06, -0.2, 0.0, -0.01, -0.1, 0.0],
+            "ari_kmeans": [0.2, 0.3, 0.1, 0.5, 0.3, 0.4],
+            "moran_spearman": [0.9, 0.5, 0.6, 0.1, 0.5, 0.6],
+        }
+    )
+    a, b = verdicts(t)
+    assert a.startswith("**A**: mixing of the default +0.060 (outside ±0.05)")
+    assert "k-means domains: default 0.200 vs Linear 0.300, measured only 0.100: enhancement does not help k-means domains here" in a
+    assert "spatially variable genes: default 0.900 vs Linear 0.500, measured only 0.600: at or above Linear and measured only" in a
+    assert "(within ±0.05)" in b and "k-means domains: default 0.500 vs Linear 0.300, measured only 0.400: at or above" in b
+    assert "enhancement does not help spatially variable genes here" in b

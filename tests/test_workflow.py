@@ -241,7 +241,7 @@ def test_dry_run_demo(tmp_path):
     assert proc.returncode == 0, show(proc)
     counts = job_counts(proc.stdout)
     # the users' default is the robust method: fitted inside the enhance job, no pretrain
-    for rule, n in {"simulate": 2, "qc": 2, "grid": 2, "enhance": 2, "evaluate": 2, "plot_enhanced": 2, "summarize": 1, "benchmarks": 1, "run_info": 1}.items():
+    for rule, n in {"simulate": 2, "qc": 2, "grid": 2, "enhance": 2, "evaluate": 2, "downstream": 2, "plot_enhanced": 2, "summarize": 1, "benchmarks": 1, "run_info": 1}.items():
         assert counts.get(rule) == n, (rule, counts)
     assert "pretrain" not in counts, counts
     assert all("--variant" not in b and "model.pt" not in b for b in job_blocks(proc.stdout, "enhance"))
@@ -622,7 +622,7 @@ def test_finer_sample_bins_and_scores_realtruth_with_lost_spots(tmp_path):
         },
     )
     wf = workdir(tmp_path)
-    targets = ["results/MOL/evaluate/summary.tsv", "results/MOL/enhanced.h5ad"]
+    targets = ["results/MOL/evaluate/summary.tsv", "results/MOL/enhanced.h5ad", "results/MOL/downstream/downstream.tsv"]
     dry = smk(["-n", "--cores", "1", *targets, "--configfile", cfg], cwd=wf, timeout=120)
     assert dry.returncode == 0, show(dry)
     assert job_counts(dry.stdout).get("bin_finer") == 1
@@ -653,6 +653,10 @@ def test_finer_sample_bins_and_scores_realtruth_with_lost_spots(tmp_path):
     assert 0.5 < rt.loc["linear", "mean"] <= rt.loc["ceiling", "mean"] + 0.05
     per_gene = pd.read_csv(wf / "results" / "MOL" / "evaluate" / "per_gene.tsv", sep="\t")
     assert per_gene["gene"].nunique() == 3 and set(rt["n_genes"]) == {3}, sorted(per_gene["gene"].unique())
+    # downstream against the finer truth at every position, measured and new, on the same genes
+    ds = pd.read_csv(wf / "results" / "MOL" / "downstream" / "downstream.tsv", sep="\t").set_index("output")
+    assert list(ds.index) == ["truth", "robust", "linear", "nn", "measured-only", "truth halves"]
+    assert ds.loc["truth", "ari_kmeans"] == 1.0 and set(ds["n_genes"]) == {3} and set(ds["n_positions"]) == {truth.n_obs}
 
 
 def test_workflow_rejects_bad_fill_lost_and_realtruth_without_truth(tmp_path):
@@ -782,6 +786,11 @@ def test_demo_end_to_end_with_kill_and_resume(tmp_path):
         assert f"{ev.loc[(method, 'nested'), 'mean']:.3f}" in page, method
     assert "## Which of the paper's claims hold here" in page and "Fig. 4" in page
     assert "## Lattice mapping" in page and "results_files/sim_hex_lattice_mapping.png" in page
+    # downstream beside the accuracy: the default's row of each simulated sample's table, and the verdict on it
+    for s in ("sim_square", "sim_hex"):
+        ds = pd.read_csv(wf / "results" / s / "downstream" / "downstream.tsv", sep="\t").set_index("output")
+        assert f"| {s} | stEnTrans robust | {ds.loc['robust', 'mixing']:.3f} | {ds.loc['robust', 'ari_kmeans']:.3f} |" in page
+        assert f"**{s}**: mixing of the default {ds.loc['robust', 'mixing']:+.3f}" in page
     # the command of the run that made the page (run 2), not a configured or assumed one
     made_by = shlex.join(["snakemake", "--cores", "2", "--rerun-incomplete", *map(str, cfg)])
     assert f"- command: `{made_by}`" in page, page[:2000]

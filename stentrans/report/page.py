@@ -13,7 +13,7 @@ place of the paper's, which are not reachable here: named on the page, and
 the paper's values beside them marked); the lattice mapping of each sample; the real 2x
 truth first (samples binned from finer data: every method against truth at
 the new positions, the noise ceiling, whether the default beats the best
-baseline); then the nested protocol (what users get on spots no model saw),
+baseline; then what clusters and SVGs see, downstream); then the nested protocol (what users get on spots no model saw),
 with paired Wilcoxon tests across genes; the paper's protocol beside the paper's published
 medians; held-out genes; lost spots (holes punched in the tissue); Table 1; Fig. 2 / 3 style figures; Fig. 4 pattern
 analysis; which of the paper's claims hold here, each decided from the
@@ -34,6 +34,7 @@ import pandas as pd
 
 from .._utils import atomic_path
 from ..models import registry
+from .downstream import downstream_section
 from .tables import ablation_table, format_pm, realtruth_table, to_markdown
 
 log = logging.getLogger("stentrans.report.page")
@@ -43,6 +44,7 @@ SAMPLE_FILES = {
     "summary": "evaluation summary table (summary.tsv of stentrans evaluate)",
     "per_gene": "per-gene PCC table (per_gene.tsv)",
     "ablation": "summary table of the ablation run",
+    "downstream": "downstream table (downstream.tsv of the workflow's downstream rule)",
     "grid": "lattice mapping (JSON of stentrans.report.mapping.write_grid_mapping)",
     "patterns": "summary.json of stentrans.tl.run_patterns",
     "new_terms": "new_terms.tsv of the pattern analysis",
@@ -187,13 +189,13 @@ def collect(files, benchmarks=None) -> dict:
     benchmarks
         The run's job table (``s``, ``max_rss``, ``rule`` per job), or None.
     """
-    out: dict = {"summary": [], "per_gene": [], "ablation": [], "coverage": [], "grid": {}, "patterns": {}, "figures": {}}
+    out: dict = {"summary": [], "per_gene": [], "ablation": [], "downstream": [], "coverage": [], "grid": {}, "patterns": {}, "figures": {}}
     for s, f in files.items():
         f = dict(f)
         unknown = set(f) - set(SAMPLE_FILES)
         if unknown:
             raise ValueError(f"sample {s}: unknown kinds of file {sorted(unknown)}; expected some of {list(SAMPLE_FILES)}")
-        for kind in ("summary", "per_gene", "ablation"):
+        for kind in ("summary", "per_gene", "ablation", "downstream"):
             t = _tsv(f, kind, s)
             if t is not None:
                 out[kind].append(t)
@@ -212,7 +214,7 @@ def collect(files, benchmarks=None) -> dict:
         cov = summary.parent / "coverage_summary.tsv" if summary else None  # written beside it by the coverage protocols
         if cov is not None and cov.is_file():
             out["coverage"].append(pd.read_csv(cov, sep="\t").assign(dataset=s))
-    for k in ("summary", "per_gene", "ablation", "coverage"):
+    for k in ("summary", "per_gene", "ablation", "downstream", "coverage"):
         out[k] = pd.concat(out[k], ignore_index=True) if out[k] else None
     out["benchmarks"] = pd.read_csv(benchmarks, sep="\t") if benchmarks and Path(benchmarks).is_file() else None
     return out
@@ -505,6 +507,8 @@ def render(files, title: str = "stEnTrans results", benchmarks=None, paper_media
         out += _realtruth_section(summary)
     if realtruth_doc:
         out += realtruth_benchmark_section(realtruth_doc, page_dir)
+    if data["downstream"] is not None:  # beside the accuracy: what clusters and SVGs see
+        out += downstream_section(data["downstream"])
     if data.get("coverage") is not None:
         out += _coverage_section(data["coverage"])
     if data["grid"]:

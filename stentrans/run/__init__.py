@@ -11,6 +11,9 @@ scripts of the same names call them, so the two cannot drift apart.
   gene chunk at a time) or SpatialData ``.zarr``;
 * :func:`evaluate_to`: per-gene PCC under the protocols, tables, boxplots
   and gene panels;
+* :func:`downstream_to`: what clustering and spatially variable genes see
+  on the default and other outputs, against the truth at every position
+  (issue 28; the workflow's ``downstream`` rule);
 * :func:`patterns_to`: paper Fig. 4's analysis and its control, tables,
   ``summary.json`` and figures;
 * :func:`check_output`: the output check the three start with, for other
@@ -19,8 +22,9 @@ scripts of the same names call them, so the two cannot drift apart.
 """
 
 from .._utils import check_output, setup_logging
+from ._downstream import downstream_to
 from ._enhance import OUTPUT_SUFFIXES, enhance_to
 from ._evaluate import evaluate_to
 from ._patterns import patterns_to
 
-__all__ = ["enhance_to", "evaluate_to", "patterns_to", "check_output", "setup_logging", "OUTPUT_SUFFIXES"]
+__all__ = ["enhance_to", "evaluate_to", "downstream_to", "patterns_to", "check_output", "setup_logging", "OUTPUT_SUFFIXES"]

@@ -48,6 +48,9 @@ _WHERE = {
     "new_terms": "stentrans.tl._enrich",
     # downstream analysis against a reference (issue 28)
     "downstream": "stentrans.tl._downstream",
+    "downstream_reference": "stentrans.tl._downstream",
+    "downstream_outputs": "stentrans.tl._downstream",
+    "DOWNSTREAM_OUTPUTS": "stentrans.tl._downstream",
     "mixing": "stentrans.tl._downstream",
     "mixing_shares": "stentrans.tl._downstream",
     "domains": "stentrans.tl._downstream",
@@ -64,6 +67,7 @@ _WHERE = {
     "downsample_spots": "stentrans.tl._downstream",
     "upsampled_coords": "stentrans.tl._downstream",
     "MIXING_BOUND": "stentrans.tl._downstream",
+    "DOMAIN_METHODS": "stentrans.tl._downstream",
     "family_counts": "stentrans.tl._enrich",
 }
 

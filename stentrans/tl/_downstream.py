@@ -41,7 +41,8 @@ fixed, module constants, and the same for the truth and every output:
   counts only where the reference has it.
 
 :func:`downstream` computes all of it for a set of outputs against one
-reference. Positions are matched by their lattice coordinates
+reference; :func:`downstream_reference` is that reference (finer data's
+truth, or a simulator's) and :func:`downstream_outputs` the outputs. Positions are matched by their lattice coordinates
 (``array_row`` / ``array_col``, half steps on the enhanced lattice;
 :func:`match_positions`, :func:`common_positions`, :func:`align_positions`).
 :func:`nearest_measured` is the "measured spots only" reference output:
@@ -340,7 +341,77 @@ def term_agreement(terms, reference_terms) -> dict:
 # --------------------------------------------------------------------------
 # all of it
 # --------------------------------------------------------------------------
-def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", measured=None, seed: int = SEED, go: bool = True, device: str = "cpu") -> dict:
+def downstream_reference(adata, *, truth=None):
+    """The truth at every position of the enhanced lattice, measured and new, as :func:`downstream` takes it.
+
+    ``truth``: finer data's truth (an AnnData or the path of one, ``stentrans
+    bin --truth``), restricted to ``adata``'s genes; None: a simulator's
+    ``uns["truth"]`` (its counts at every fine position; lost positions
+    included, marked new).
+    """
+    import anndata as ad
+
+    from ._realtruth import _load
+    from ._simtruth import truth_columns
+
+    if truth is not None:
+        t, src = _load(truth)
+        for key in ("array_row", "array_col", "is_imputed"):
+            if key not in t.obs:
+                raise InputError(src, f'obs["{key}"]', "missing: a truth of `stentrans bin --truth` has it")
+        genes = [g for g in adata.var_names if g in set(t.var_names)]
+        if not genes:
+            raise InputError(src, "var_names", f"no gene in common with the {adata.n_vars} measured genes, e.g. {adata.var_names[0]!r}")
+        return t[:, genes].copy()
+    tr = adata.uns.get("truth")
+    if not isinstance(tr, dict):
+        raise InputError(adata.uns.get("stentrans", {}).get("source"), 'uns["truth"]', "missing: give the truth of finer data (truth=) or simulated data")
+    cols = truth_columns(adata, tr, np.asarray(adata.var_names).astype(str))
+    obs = pd.DataFrame({"array_row": np.asarray(tr["array_row"], float), "array_col": np.asarray(tr["array_col"], float), "is_imputed": ~np.asarray(tr["is_measured"], bool)})
+    obs.index = obs.index.astype(str)
+    ref = ad.AnnData(np.asarray(tr["counts"], dtype=np.float32)[:, cols], obs=obs, var=pd.DataFrame(index=adata.var_names.copy()))
+    ref.uns["stentrans"] = {"lattice": adata.uns.get("stentrans", {}).get("lattice")}
+    return ref
+
+
+#: the outputs the workflow's ``downstream`` rule scores (:func:`downstream_outputs` also knows ``"robust-counts"`` and every method of the registry)
+DOWNSTREAM_OUTPUTS = ("robust", "linear", "nn", "measured-only")
+
+
+def downstream_outputs(adata, reference, *, outputs=DOWNSTREAM_OUTPUTS, genes=None, settings: dict | None = None, device="auto") -> dict:
+    """Each output enhanced from the measured spots ``adata`` at every position (``{name: AnnData}``, in ``outputs``' order).
+
+    A name of the method registry: ``tl.enhance`` with that method and its
+    defaults (the estimate at the measured spots; ``settings[name]`` its
+    settings); ``"robust-counts"``: the default's fit with the measured
+    counts in X at the measured spots (``--measured counts``);
+    ``"measured-only"``: every position of ``reference`` the values of the
+    nearest measured spot (:func:`nearest_measured`).
+    """
+    from ._enhance import enhance
+
+    settings = dict(settings or {})
+    fits = {}
+    for name in dict.fromkeys(["robust" if o == "robust-counts" else o for o in outputs]):
+        if name != "measured-only":
+            fits[name] = enhance(adata, method=name, genes=genes, settings=settings.get(name), device=device, progress=False, interval=0)
+    out = {}
+    for name in outputs:
+        if name == "measured-only":
+            out[name] = nearest_measured(reference, adata, genes=genes)
+        elif name == "robust-counts":
+            b = fits["robust"].copy()
+            meas = ~b.obs["is_imputed"].to_numpy(dtype=bool)
+            X = _matrix(b)
+            X[meas] = _matrix(b, "counts")[meas]
+            b.X = X
+            out[name] = b
+        else:
+            out[name] = fits[name]
+    return out
+
+
+def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", measured=None, seed: int = SEED, go: bool = True, methods=DOMAIN_METHODS, device: str = "cpu") -> dict:
     """Every downstream score of each output against the reference, on the positions all of them share.
 
     Parameters
@@ -356,6 +427,8 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
     measured
         The measured spots (an AnnData): their own GO terms (Fig. 4's
         "original") are scored too, as row ``"measured spots"``.
+    methods
+        The domain clusterings (:func:`domains`).
 
     Returns
     -------
@@ -374,13 +447,13 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
     log.info("downstream: %d positions (%d measured), %d genes, %d outputs", ref.n_obs, int(is_meas.sum()), len(genes), len(outs))
 
     emb_ref = embed(ref, seed=seed)
-    dom_ref = domains(ref, seed=seed, embedding=emb_ref)
+    dom_ref = domains(ref, seed=seed, embedding=emb_ref, methods=methods)
     mi_ref = morans_i(ref)
     go_ref = go_terms(ref, gmt, species=species, seed=seed, device=device) if (go and gmt is not None) else None
 
     def row(name, data, emb):
         r = {"output": name, **mixing_shares(data, is_measured=is_meas, embedding=emb, seed=seed)}
-        d = domains(data, seed=seed, embedding=emb)
+        d = domains(data, seed=seed, embedding=emb, methods=methods)
         r.update({f"ari_{m}": ari(d[m], dom_ref[m]) for m in d})
         # the new positions alone: there the truth's counts are no part of any method's input
         r.update({f"ari_{m}_new": ari(d[m][~is_meas], dom_ref[m][~is_meas]) for m in d})
@@ -401,7 +474,7 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
         rows.append({"output": "measured spots", **{f"go_{k}": v for k, v in term_agreement(g["terms"], go_ref["terms"]).items()}, "go_rank_spearman": svg_agreement(-g["ranking"]["rank"], -go_ref["ranking"]["rank"])["spearman"]})
 
     A, B = binomial_halves(ref, seed=seed)
-    ceil = {f"ari_{m}": v for m, v in _halves_ari(A, B, seed).items()}
+    ceil = {f"ari_{m}": v for m, v in _halves_ari(A, B, seed, methods).items()}
     ha, hb = ref.copy(), ref.copy()
     ha.X, hb.X = A, B
     sv = svg_agreement(morans_i(ha), morans_i(hb))
