@@ -236,7 +236,7 @@ def test_cli_fill_lost_flags(tmp_path):
     b, rc = _punch(a, n=2)
     inp = tmp_path / "in.h5ad"
     b.write_h5ad(inp)
-    common = ["--method", "linear", "--no-filter"]
+    common = ["--method", "linear", "--no-filter", "--interval", "0"]
     ids = ",".join(lost.st_ids(rc))
     out = tmp_path / "ids.h5ad"
     r = _cli("enhance", inp, "-o", out, "--lost", ids, *common)
