@@ -105,6 +105,7 @@ SPECIES = {"slideseq": "mouse", "merscope": "mouse", "starmap": "mouse", "stereo
 OUTPUTS = {
     "robust": "default",
     "robust-counts": "default, counts kept",
+    "robust-shrink": "default, --measured shrink",
     "linear": "Linear",
     "nn": "NN",
     "stentrans": "stEnTrans",
@@ -293,6 +294,9 @@ def table_markdown(results, args, command, title: str = "The table: 16 real-trut
         f"Mean k-means ARI: " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'ari_kmeans', o):.3f}" for o in outs) + f"; the truth's halves {np.nanmean([r['ceiling']['ari_kmeans'] for r in results]):.3f}. "
         "Mean Leiden ARI: " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'ari_leiden', o):.3f}" for o in outs) + ". "
         f"Scored at the new positions alone (k-means): the default at or above both in {kn} of {nn_}; mean " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'ari_kmeans_new', o):.3f}" for o in outs) + ".",
+        *([f"- **Per gene at the measured positions** (median PCC against the reference): mean " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'pcc_measured', o):.3f}" for o in outs)
+           + f"; `--measured shrink` above half A itself (Linear) in {wins(results, 'pcc_measured', default='robust-shrink', against=('linear',))[0]} of {len(results)}, the default in {wins(results, 'pcc_measured', against=('linear',))[0]}."]
+          if "robust-shrink" in outs and any("pcc_measured" in row for r in results for row in r["rows"]) else []),
         f"- **Spatially variable genes**: Moran's I Spearman, default at or above both in {km} of {nm}; mean Spearman " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'moran_spearman', o):.3f}" for o in outs)
         + "; mean top-50 overlap " + ", ".join(f"{OUTPUTS[o]} {mean_of(results, 'moran_top_overlap', o):.2f}" for o in outs) + ".",
         *([f"- **Denoising** (`realtruth-denoise`): the default's estimate at the measured spots beats raw half A in {n_den} of {len(den)} cases."] if den else []),
@@ -314,6 +318,11 @@ def table_markdown(results, args, command, title: str = "The table: 16 real-trut
         ("Spatially variable genes: Spearman of Moran's I against the truth's", "moran_spearman", "moran_spearman"),
         ("Spatially variable genes: top-50 overlap with the truth's (share)", "moran_top_overlap", "moran_top_overlap"),
     ]
+    if any("pcc_measured" in row for r in results for row in r["rows"]):
+        sections += [
+            ("Per gene at the measured positions: median PCC against the reference (with --reference halves: the denoise score against half B; Linear and measured only are half A itself)", "pcc_measured", None),
+            ("Per gene at the new positions: median PCC against the reference", "pcc_new", None),
+        ]
     for title, col, ceil in sections:
         lines += [f"### {title}", "", to_markdown(wide(results, col, (["truth"] if col == "mixing" else []) + outs, ceil)), ""]
     if args.go:

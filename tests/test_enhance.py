@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import scanpy as sc
 
@@ -163,6 +164,16 @@ def test_enhance_robust_method(tmp_path, lattice):
     np.testing.assert_allclose(old.X[~meas], enh.X[~meas], rtol=1e-5, atol=1e-5)
     whole = enhance(a, model=res, progress=False, chunk=512)
     np.testing.assert_allclose(enh.X, whole.X, rtol=1e-5, atol=1e-5)
+    # shrink: the held-out estimate moved toward the counts, gene by gene; the new positions as before
+    shr = enhance(a, model=res, progress=False, measured="shrink", interval=0, chunk=16)
+    np.testing.assert_allclose(shr.X[~meas], enh.X[~meas], rtol=1e-5, atol=1e-5)
+    gd = to_grid(a)
+    held = res.predict_held_out(gd.maps, gd.mask).T  # spots in np.nonzero(mask) order
+    key = np.ravel_multi_index((gd.p, gd.q), gd.mask.shape)
+    held = held[np.searchsorted(np.ravel_multi_index(np.nonzero(gd.mask), gd.mask.shape), key)]
+    at = pd.Index(a.obs_names).get_indexer(enh.obs["barcode"][meas])
+    np.testing.assert_allclose(shr.X[meas], st.tl._enhance.shrink_toward_counts(held, gd.maps[:, gd.p, gd.q].T)[at], rtol=1e-5, atol=1e-4)
+    assert shr.uns["stentrans"]["measured"] == "shrink"
     write_h5ad(enh, tmp_path / "e.h5ad")
     # the CLI: without --model, enhance fits the robust method (the users' default);
     # keeping a checkpoint only exists for network methods
@@ -184,6 +195,23 @@ def test_enhance_robust_method(tmp_path, lattice):
     r = subprocess.run([sys.executable, "-m", "stentrans.cli", "enhance", str(inp), "-o", str(tmp_path / "v.h5ad"), "--variant", "linear"], capture_output=True, text=True)
     assert r.returncode == 0 and "use --method linear" in r.stderr, r.stderr
     assert ad.read_h5ad(tmp_path / "v.h5ad").uns["stentrans"]["method"] == "linear"
+
+
+def test_shrink_toward_counts_keeps_signal_and_drops_noise():
+    """lambda_g = 1 - mean / mean squared deviation: ~0 where counts are Poisson around the held-out estimate, ~1 where spots differ for real."""
+    from stentrans.tl._enhance import shrink_toward_counts
+
+    rng = np.random.default_rng(0)
+    mu = np.full((4000, 1), 20.0)
+    real = mu * rng.gamma(4.0, 0.25, size=mu.shape)  # spots that differ for real around the neighbours' 20
+    counts = np.hstack([rng.poisson(mu), rng.poisson(real)]).astype(float)
+    out = shrink_toward_counts(np.hstack([mu, mu]), counts)
+    lam = (out - mu) / np.where(counts != mu, counts - mu, np.nan)
+    l0, l1 = np.nanmedian(lam[:, 0]), np.nanmedian(lam[:, 1])
+    assert l0 < 0.05 and 0.7 < l1 < 0.9, (l0, l1)  # gene 2: var(real) = 100, noise 20 -> 100 / 120
+    # the shrunk values are nearer the spots' expected counts than either the counts or the neighbours' estimate
+    err = lambda x: ((x - real[:, 0]) ** 2).mean()  # noqa: E731
+    assert err(out[:, 1]) < 0.9 * min(err(counts[:, 1]), err(mu[:, 0]))
 
 
 @pytest.mark.parametrize("method", ["stentrans", "robust"])

@@ -385,6 +385,7 @@ def downstream_outputs(adata, reference, *, outputs=DOWNSTREAM_OUTPUTS, genes=No
     defaults (the estimate at the measured spots; ``settings[name]`` its
     settings); ``"robust-counts"``: the default's fit with the measured
     counts in X at the measured spots (``--measured counts``);
+    ``"robust-shrink"``: the default with ``--measured shrink``;
     ``"measured-only"``: every position of ``reference`` the values of the
     nearest measured spot (:func:`nearest_measured`).
     """
@@ -393,7 +394,9 @@ def downstream_outputs(adata, reference, *, outputs=DOWNSTREAM_OUTPUTS, genes=No
     settings = dict(settings or {})
     fits = {}
     for name in dict.fromkeys(["robust" if o == "robust-counts" else o for o in outputs]):
-        if name != "measured-only":
+        if name == "robust-shrink":
+            fits[name] = enhance(adata, method="robust", genes=genes, settings=settings.get("robust"), device=device, progress=False, interval=0, measured="shrink")
+        elif name != "measured-only":
             fits[name] = enhance(adata, method=name, genes=genes, settings=settings.get(name), device=device, progress=False, interval=0)
     out = {}
     for name in outputs:
@@ -435,7 +438,9 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
     dict: ``rows`` (one dict per output and the reference itself: mixing and
     its shares, ``ari_kmeans`` / ``ari_leiden`` (and ``_new``: the same
     clusters scored at the new positions alone), ``moran_spearman``,
-    ``moran_top_overlap``, ``go_precision`` / ``go_recall`` / ``go_terms``),
+    ``moran_top_overlap``, ``go_precision`` / ``go_recall`` / ``go_terms``,
+    ``pcc_measured`` / ``pcc_new``: the median per-gene PCC against the
+    reference at the measured and at the new positions),
     ``ceiling`` (:func:`domain_ceiling`, and the same halves' Moran
     agreement), ``n_positions``, ``n_genes``.
     """
@@ -446,6 +451,9 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
     is_meas = ~np.asarray(ref.obs["is_imputed"], dtype=bool)
     log.info("downstream: %d positions (%d measured), %d genes, %d outputs", ref.n_obs, int(is_meas.sum()), len(genes), len(outs))
 
+    from ..metrics import pcc
+
+    X_ref = _matrix(ref)
     emb_ref = embed(ref, seed=seed)
     dom_ref = domains(ref, seed=seed, embedding=emb_ref, methods=methods)
     mi_ref = morans_i(ref)
@@ -458,6 +466,10 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
         # the new positions alone: there the truth's counts are no part of any method's input
         r.update({f"ari_{m}_new": ari(d[m][~is_meas], dom_ref[m][~is_meas]) for m in d})
         r.update({f"n_domains_{m}": int(len(np.unique(d[m]))) for m in d})
+        # per-gene accuracy beside it: median PCC against the reference at the measured and at the new positions
+        X = _matrix(data)
+        for where, rows_ in (("measured", is_meas), ("new", ~is_meas)):
+            r[f"pcc_{where}"] = float(np.nanmedian(pcc(X[rows_], X_ref[rows_]))) if rows_.sum() > 2 else float("nan")
         sv = svg_agreement(morans_i(data), mi_ref)
         r.update({"moran_spearman": sv["spearman"], "moran_top_overlap": sv["top_overlap"], "moran_top": sv["top"]})
         if go_ref is not None:

@@ -50,8 +50,9 @@ class EnhanceConfig:
     measured: str = field(
         default="estimate",
         metadata={
-            "help": "X at the measured spots: the method's own estimate (estimate: one footing with the new positions, the counts kept in layers['counts']) or the measured counts (counts: the behaviour before)",
-            "choices": ("estimate", "counts"),
+            "help": "X at the measured spots: the method's own estimate (estimate: one footing with the new positions, the counts kept in layers['counts']), the measured counts (counts: the behaviour before), "
+            "or shrink: the estimate from the neighbours moved toward the counts by a per-gene factor measured on the slide (keeps what the counts carry, at the price of mixing; docs/downstream.md)",
+            "choices": ("estimate", "counts", "shrink"),
         },
     )
     interval: float = field(default=0.9, metadata={"help": "level of the predictive intervals in layers lower/upper (0: none)"})
@@ -142,6 +143,23 @@ class EnhancedChunks:
         return time.perf_counter() - self._started
 
 
+def shrink_toward_counts(held: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``held + lambda_g (counts - held)`` (spots x genes): each gene's held-out estimate moved toward its counts.
+
+    ``held``: every measured spot predicted without its own counts;
+    ``lambda_g = max(0, 1 - mean(counts) / mean((counts - held)^2))``: the
+    share of the counts' deviation from their neighbours that is not
+    counting noise (Poisson: variance = mean), the linear shrinkage with the
+    least expected squared error to the spot's expected count (James-Stein),
+    measured per gene on the slide itself.
+    """
+    held = np.maximum(np.asarray(held, dtype=np.float64), 0.0)
+    counts = np.asarray(counts, dtype=np.float64)
+    dev = ((counts - held) ** 2).mean(0)
+    lam = np.clip(1.0 - counts.mean(0) / np.where(dev > 0, dev, np.inf), 0.0, 1.0)
+    return (held + lam * (counts - held)).astype(np.float32)
+
+
 #: a position is low-confidence where its predictive variance is at least this many times the slide's average (obs["interval_scale"])
 LOW_CONFIDENCE_SCALE = 1.5
 
@@ -156,8 +174,8 @@ def _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpo
     from ._anndata import build_enhanced
     from ._intervals import calibrate, check_level, trivial_width
 
-    if measured not in ("estimate", "counts"):
-        raise InputError(None, "measured", f"{measured!r}: must be 'estimate' or 'counts'")
+    if measured not in ("estimate", "counts", "shrink"):
+        raise InputError(None, "measured", f"{measured!r}: must be 'estimate', 'counts' or 'shrink'")
     check_level(interval)
 
     t0 = time.perf_counter()
@@ -183,6 +201,8 @@ def _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpo
     values = gd.maps[:, gd.p, gd.q].T  # the measured counts (spots in obs order x genes)
     predict = fitted.estimate if measured == "estimate" else fitted.predict
     prov["measured"] = measured
+    if measured == "shrink":  # predict_held_out lists the spots in np.nonzero(mask) order
+        held_order = np.searchsorted(np.ravel_multi_index(np.nonzero(gd.mask), gd.mask.shape), np.ravel_multi_index((gd.p, gd.q), gd.mask.shape))
     cal = trivial = None
     if interval and not np.array_equal(values, np.rint(values)):
         # the intervals are for the count a measurement would give: they need counts
@@ -203,6 +223,10 @@ def _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpo
             block = np.ascontiguousarray(hr[:, P, Q].T)
             if measured == "counts":  # every method: the measured counts at the measured spots
                 block[at_meas] = values[src[at_meas]][:, g]
+            elif measured == "shrink":
+                with naming_file(source):
+                    held = fitted.predict_held_out(gd.maps, gd.mask, genes=g, chunk=chunk).T[held_order]  # spots in obs order
+                block[at_meas] = shrink_toward_counts(held, values[:, g])[src[at_meas]]
             yield s, block, (P, Q)
 
     skeleton = build_enhanced(adata, None, H, gd.grid, gd.p, gd.q, gd.genes, provenance=prov, clip_negative=clip_negative, lost=lost, counts=values)
@@ -270,7 +294,9 @@ def enhance(
         ``"estimate"`` (default): ``X`` at the measured spots is the method's
         own estimate (:meth:`~stentrans.models.base.Fitted.estimate`), the
         same kind of value as at the new positions; ``"counts"``: the
-        measured counts (the behaviour before). Either way
+        measured counts (the behaviour before); ``"shrink"``: the estimate
+        from the spot's neighbours moved toward its counts by a per-gene
+        factor measured on the slide (:func:`shrink_toward_counts`). Either way
         ``layers["counts"]`` holds the measured counts unchanged (rows of
         new positions empty).
     interval
