@@ -148,6 +148,11 @@ def independent_halves(spots, truth, seed: int = 0):
         raise ValueError(f"{int((at < 0).sum())} spots not among the truth's positions")
     sa, tb = spots.copy(), truth.copy()
     sa.X, tb.X = A[at], B
+    for a in (sa, tb):  # per-spot totals of the half, not of the whole
+        if "total_counts" in a.obs:
+            a.obs["total_counts"] = np.asarray(a.X.sum(1)).ravel()
+        if "n_genes" in a.obs:
+            a.obs["n_genes"] = np.asarray((a.X > 0).sum(1)).ravel()
     return sa, tb
 
 
@@ -280,6 +285,7 @@ def table_markdown(results, args, command, title: str = "The table: 16 real-trut
     lines = [
         f"## {title}",
         "",
+        *(["With `--reference halves` the reference is half B, so the *truth halves* yardstick splits it again: two quarter-depth halves (a conservative yardstick).", ""] if getattr(args, "reference", "truth") == "halves" else []),
         f"Made by `{command}` ({time.strftime('%Y-%m-%d')}, {platform.machine()} CPU, stentrans {stentrans.__version__}); "
         f"{len(results)} case(s): {ran}. Settings: genes as `benchmarks/realtruth.py` (QC, at most {args.genes} most variable and "
         f"{args.gene_pixels:,} genes x grid pixels; 0: no cap)" + (f", the paper's network {args.epochs} epochs on CPU" if "stentrans" in args.outputs else "") + ", seed 0; scores and their fixed "

@@ -123,7 +123,8 @@ rule downstream:
     params:
         outputs=config["downstream"]["outputs"],
         max_genes=eval_setting("max_genes"),
-        device=config["train"]["device"],
+        # the CPU env: the outputs (robust, interpolators) fit on CPU in seconds
+        device="cpu",
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),

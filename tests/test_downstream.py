@@ -190,12 +190,14 @@ def test_downstream_to_writes_the_table_the_page_shows(tmp_path):
     from stentrans.run import downstream_to
 
     a = st.pp.qc(simulate("square", n_genes=20, seed=3, size="st"))
+    a = a[7:].copy()  # spots QC would drop: their positions are predicted, so they count as new
     (tmp_path / "taken").write_text("")
     with pytest.raises(st.InputError, match="taken"):  # the output folder is checked before any work
         downstream_to(a, tmp_path / "taken")
     res = downstream_to(a, tmp_path / "ds", outputs=["robust", "linear", "measured-only"], max_genes=15, dataset="sim", device="cpu")
     t = pd.read_csv(res["files"]["downstream"], sep="\t")
     assert list(t["output"]) == ["truth", "robust", "linear", "measured-only", "truth halves"] and set(t["n_genes"]) == {15}
+    assert set(t["n_measured"]) == {a.n_obs}
     by = t.set_index("output")
     assert by.loc["truth", "ari_kmeans"] == 1.0 and 0.2 < by.loc["truth halves", "ari_kmeans"] < 1.0
     assert (by.loc[["truth", "robust", "linear", "measured-only"], "mixing"].abs() < 0.1).all()  # -0.065, +0.033 here
@@ -225,6 +227,12 @@ def test_downstream_verdicts_say_where_enhancement_does_not_help():
     assert "spatially variable genes: default 0.900 vs Linear 0.500, measured only 0.600: at or above Linear and measured only" in a
     assert "(within ±0.05)" in b and "k-means domains: default 0.500 vs Linear 0.300, measured only 0.400: at or above" in b
     assert "enhancement does not help spatially variable genes here" in b
+    # without squidpy and leidenalg the page says what was left out and how to get it
+    from stentrans.report.downstream import downstream_section
+
+    page = "\n".join(downstream_section(t.drop(columns=["moran_spearman"])))
+    assert "Left out (not installed): Leiden domains (the `leiden` extra); spatially variable genes (Moran's I: the `squidpy` extra)." in page
+    assert "spatially variable genes:" not in page and "k-means domains: default 0.200" in page
 
 
 def test_the_noise_free_truth_itself_can_miss_the_mixing_bound():

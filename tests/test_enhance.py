@@ -164,16 +164,22 @@ def test_enhance_robust_method(tmp_path, lattice):
     np.testing.assert_allclose(old.X[~meas], enh.X[~meas], rtol=1e-5, atol=1e-5)
     whole = enhance(a, model=res, progress=False, chunk=512)
     np.testing.assert_allclose(enh.X, whole.X, rtol=1e-5, atol=1e-5)
-    # shrink: the held-out estimate moved toward the counts, gene by gene; the new positions as before
-    shr = enhance(a, model=res, progress=False, measured="shrink", interval=0, chunk=16)
+    # shrink: the held-out estimate moved toward the counts, gene by gene; the new positions as before.
+    # The spots shuffled (files list them in barcode order, not on the grid): each spot gets its own held-out value
+    b = a[np.random.default_rng(0).permutation(a.n_obs)].copy()
+    shr = enhance(b, model=res, progress=False, measured="shrink", interval=0, chunk=16)
     np.testing.assert_allclose(shr.X[~meas], enh.X[~meas], rtol=1e-5, atol=1e-5)
-    gd = to_grid(a)
-    held = res.predict_held_out(gd.maps, gd.mask).T  # spots in np.nonzero(mask) order
-    key = np.ravel_multi_index((gd.p, gd.q), gd.mask.shape)
-    held = held[np.searchsorted(np.ravel_multi_index(np.nonzero(gd.mask), gd.mask.shape), key)]
-    at = pd.Index(a.obs_names).get_indexer(enh.obs["barcode"][meas])
-    np.testing.assert_allclose(shr.X[meas], st.tl._enhance.shrink_toward_counts(held, gd.maps[:, gd.p, gd.q].T)[at], rtol=1e-5, atol=1e-4)
+    gd = to_grid(b)
+    loo = res.predict(gd.maps, gd.mask, self_weight=0.0)  # the doubled grid: spot (p, q) at pixel (2p, 2q)
+    held = loo[:, 2 * gd.p, 2 * gd.q].T  # spots in b's order
+    at = pd.Index(b.obs_names).get_indexer(shr.obs["barcode"][meas])
+    counts_b = np.asarray(b.X.todense() if hasattr(b.X, "todense") else b.X)
+    np.testing.assert_allclose(shr.X[meas], st.tl._enhance.shrink_toward_counts(held, counts_b)[at], rtol=1e-5, atol=1e-4)
     assert shr.uns["stentrans"]["measured"] == "shrink"
+    with pytest.raises(st.InputError, match="needs counts"):
+        c = a.copy()
+        c.X = np.asarray(c.X.todense() if hasattr(c.X, "todense") else c.X) * 0.5
+        enhance(c, model=res, progress=False, measured="shrink", interval=0)
     write_h5ad(enh, tmp_path / "e.h5ad")
     # the CLI: without --model, enhance fits the robust method (the users' default);
     # keeping a checkpoint only exists for network methods

@@ -28,7 +28,7 @@ COLUMNS = {
     "moran_top_overlap": "overlap of the top spatially variable genes",
 }
 #: labels of the rows that are no method of the registry
-LABELS = {"truth": "truth itself", "truth halves": "truth halves", "measured-only": "measured only", "robust-counts": "default, counts kept"}
+LABELS = {"truth": "truth itself", "truth halves": "truth halves", "measured-only": "measured only", "robust-counts": "default, counts kept", "robust-shrink": "default, --measured shrink"}
 
 
 def label(name: str) -> str:
@@ -83,12 +83,16 @@ def verdicts(table: pd.DataFrame, *, default: str = registry.DEFAULT_METHOD, aga
 def downstream_section(table: pd.DataFrame) -> list[str]:
     """The results page's downstream part: what the scores are, where enhancement does not help, the table."""
     show = table.assign(output=[label(o) for o in table["output"]])
+    left_out = [what for col, what in (("ari_leiden", "Leiden domains (the `leiden` extra)"), ("moran_spearman", "spatially variable genes (Moran's I: the `squidpy` extra)")) if col not in table.columns]
     return [
         "## Downstream: what clustering and spatially variable genes see\n",
-        "The first things users do with the enhanced file, on every output of the same measured spots, against the truth "
-        "at every position of the enhanced lattice (measured and new; `stentrans.tl.downstream`, docs/downstream.md): "
+        "The first things users do with the enhanced file, on each output refitted with its defaults from the same QC'd spots "
+        f"({label(registry.DEFAULT_METHOD)}, the package's default, is what `enhanced.h5ad` holds when `enhance` is left at its defaults), "
+        "against the truth at every position of the enhanced lattice (measured and new; `stentrans.tl.downstream`, docs/downstream.md): "
         + "; ".join(f"`{c}`: {d}" for c, d in COLUMNS.items() if c in table.columns)
-        + ". *truth halves*: two binomial halves of the truth against each other (what half-depth measurements of the same tissue reach).\n",
+        + ". *truth halves*: two binomial halves of the truth against each other (what half-depth measurements of the same tissue reach)."
+        + (f" Left out (not installed): {'; '.join(left_out)}." if left_out else "")
+        + "\n",
         *[f"- {v}" for v in verdicts(table)],
         "",
         to_markdown(show),

@@ -21,7 +21,8 @@ def downstream_to(adata, outdir, *, truth=None, outputs=None, max_genes: int | N
         Finer data's truth (AnnData or path, ``stentrans bin --truth``); None:
         the simulator's (:func:`stentrans.tl.downstream_reference`).
     outputs
-        Names for :func:`stentrans.tl.downstream_outputs` (default
+        Names for :func:`stentrans.tl.downstream_outputs`, each refitted here
+        with its defaults on the QC'd spots (default
         :data:`stentrans.tl.DOWNSTREAM_OUTPUTS`: the default method, Linear,
         NN and "measured only").
     max_genes
@@ -30,6 +31,9 @@ def downstream_to(adata, outdir, *, truth=None, outputs=None, max_genes: int | N
         ``{method: settings}`` of the outputs that are methods.
     dataset
         The data set's name in the table.
+
+    Leiden domains need the ``leiden`` extra and Moran's I the ``squidpy``
+    extra; without them those columns are left out, with a warning.
 
     Returns
     -------
@@ -41,20 +45,22 @@ def downstream_to(adata, outdir, *, truth=None, outputs=None, max_genes: int | N
 
     out = check_output(outdir, folder=True, field="output folder")
     ref = tl.downstream_reference(adata, truth=truth)
+    # measured: the positions of the spots given (a spot QC removed is a position the outputs predict)
+    ref.obs["is_imputed"] = tl.match_positions(ref, adata) < 0
     genes = [g for g in adata.var_names if g in set(ref.var_names)]
     if max_genes is not None and len(genes) > max_genes:
         genes = pl.top_variance_genes(adata[:, genes], int(max_genes))
     log.info("downstream: %d genes, outputs %s", len(genes), ", ".join(outputs or tl.DOWNSTREAM_OUTPUTS))
     a = adata[:, genes].copy()
     outs = tl.downstream_outputs(a, ref, outputs=tuple(outputs or tl.DOWNSTREAM_OUTPUTS), settings=settings, device=device)
-    try:
-        import igraph  # noqa: F401
-        import leidenalg  # noqa: F401
+    import importlib.util
 
-        methods = tl.DOMAIN_METHODS
-    except ImportError:
+    have = {m: importlib.util.find_spec(m) is not None for m in ("igraph", "leidenalg", "squidpy")}
+    methods = tl.DOMAIN_METHODS if have["igraph"] and have["leidenalg"] else ("kmeans",)
+    if methods == ("kmeans",):
         log.warning("Leiden domains left out: pip install 'stentrans[leiden]'")
-        methods = ("kmeans",)
-    res = tl.downstream(ref[:, genes].copy(), outs, go=False, methods=methods)
+    if not have["squidpy"]:
+        log.warning("spatially variable genes (Moran's I) left out: pip install 'stentrans[squidpy]'")
+    res = tl.downstream(ref[:, genes].copy(), outs, go=False, methods=methods, svg=have["squidpy"])
     res["files"] = write_downstream(res, out, dataset=dataset)
     return res

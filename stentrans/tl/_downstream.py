@@ -414,7 +414,7 @@ def downstream_outputs(adata, reference, *, outputs=DOWNSTREAM_OUTPUTS, genes=No
     return out
 
 
-def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", measured=None, seed: int = SEED, go: bool = True, methods=DOMAIN_METHODS, device: str = "cpu") -> dict:
+def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", measured=None, seed: int = SEED, go: bool = True, methods=DOMAIN_METHODS, svg: bool = True, device: str = "cpu") -> dict:
     """Every downstream score of each output against the reference, on the positions all of them share.
 
     Parameters
@@ -432,6 +432,8 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
         "original") are scored too, as row ``"measured spots"``.
     methods
         The domain clusterings (:func:`domains`).
+    svg
+        Score spatially variable genes (Moran's I; needs squidpy).
 
     Returns
     -------
@@ -456,7 +458,7 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
     X_ref = _matrix(ref)
     emb_ref = embed(ref, seed=seed)
     dom_ref = domains(ref, seed=seed, embedding=emb_ref, methods=methods)
-    mi_ref = morans_i(ref)
+    mi_ref = morans_i(ref) if svg else None
     go_ref = go_terms(ref, gmt, species=species, seed=seed, device=device) if (go and gmt is not None) else None
 
     def row(name, data, emb):
@@ -470,8 +472,9 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
         X = _matrix(data)
         for where, rows_ in (("measured", is_meas), ("new", ~is_meas)):
             r[f"pcc_{where}"] = float(np.nanmedian(pcc(X[rows_], X_ref[rows_]))) if rows_.sum() > 2 else float("nan")
-        sv = svg_agreement(morans_i(data), mi_ref)
-        r.update({"moran_spearman": sv["spearman"], "moran_top_overlap": sv["top_overlap"], "moran_top": sv["top"]})
+        if svg:
+            sv = svg_agreement(morans_i(data), mi_ref)
+            r.update({"moran_spearman": sv["spearman"], "moran_top_overlap": sv["top_overlap"], "moran_top": sv["top"]})
         if go_ref is not None:
             g = go_terms(data, gmt, species=species, seed=seed, device=device)
             r.update({f"go_{k}": v for k, v in term_agreement(g["terms"], go_ref["terms"]).items()})
@@ -487,10 +490,11 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
 
     A, B = binomial_halves(ref, seed=seed)
     ceil = {f"ari_{m}": v for m, v in _halves_ari(A, B, seed, methods).items()}
-    ha, hb = ref.copy(), ref.copy()
-    ha.X, hb.X = A, B
-    sv = svg_agreement(morans_i(ha), morans_i(hb))
-    ceil.update({"moran_spearman": sv["spearman"], "moran_top_overlap": sv["top_overlap"]})
+    if svg:
+        ha, hb = ref.copy(), ref.copy()
+        ha.X, hb.X = A, B
+        sv = svg_agreement(morans_i(ha), morans_i(hb))
+        ceil.update({"moran_spearman": sv["spearman"], "moran_top_overlap": sv["top_overlap"]})
     return {"rows": rows, "ceiling": ceil, "n_positions": int(ref.n_obs), "n_measured": int(is_meas.sum()), "n_genes": len(genes), "go_reference_terms": sorted(go_ref["terms"]) if go_ref is not None else None}
 
 

@@ -201,6 +201,8 @@ def _chunks(adata, model, method, genes, layer, chunk, device, settings, checkpo
     values = gd.maps[:, gd.p, gd.q].T  # the measured counts (spots in obs order x genes)
     predict = fitted.estimate if measured == "estimate" else fitted.predict
     prov["measured"] = measured
+    if measured == "shrink" and not np.array_equal(values, np.rint(values)):
+        raise InputError(source, "measured", "'shrink' weighs the counts against their counting noise: it needs counts, the input's values are not (non-integer)")
     if measured == "shrink":  # predict_held_out lists the spots in np.nonzero(mask) order
         held_order = np.searchsorted(np.ravel_multi_index(np.nonzero(gd.mask), gd.mask.shape), np.ravel_multi_index((gd.p, gd.q), gd.mask.shape))
     cal = trivial = None
