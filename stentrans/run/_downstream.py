@@ -47,7 +47,8 @@ def downstream_to(adata, outdir, *, truth=None, outputs=None, max_genes: int | N
     ref = tl.downstream_reference(adata, truth=truth)
     # measured: the positions of the spots given (a spot QC removed is a position the outputs predict)
     ref.obs["is_imputed"] = tl.match_positions(ref, adata) < 0
-    genes = [g for g in adata.var_names if g in set(ref.var_names)]
+    have = set(ref.var_names)
+    genes = [g for g in adata.var_names if g in have]
     if max_genes is not None and len(genes) > max_genes:
         genes = pl.top_variance_genes(adata[:, genes], int(max_genes))
     log.info("downstream: %d genes, outputs %s", len(genes), ", ".join(outputs or tl.DOWNSTREAM_OUTPUTS))

@@ -359,7 +359,8 @@ def downstream_reference(adata, *, truth=None):
         for key in ("array_row", "array_col", "is_imputed"):
             if key not in t.obs:
                 raise InputError(src, f'obs["{key}"]', "missing: a truth of `stentrans bin --truth` has it")
-        genes = [g for g in adata.var_names if g in set(t.var_names)]
+        have = set(t.var_names)
+        genes = [g for g in adata.var_names if g in have]
         if not genes:
             raise InputError(src, "var_names", f"no gene in common with the {adata.n_vars} measured genes, e.g. {adata.var_names[0]!r}")
         return t[:, genes].copy()
@@ -446,7 +447,8 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
     ``ceiling`` (:func:`domain_ceiling`, and the same halves' Moran
     agreement), ``n_positions``, ``n_genes``.
     """
-    genes = [g for g in reference.var_names if all(g in set(o.var_names) for o in outputs.values())]
+    names = [set(o.var_names) for o in outputs.values()]
+    genes = [g for g in reference.var_names if all(g in n for n in names)]
     rows_idx = common_positions(reference, *outputs.values())
     ref = reference[rows_idx, genes].copy()
     outs = {k: align_positions(o, ref, genes=genes) for k, o in outputs.items()}
@@ -485,7 +487,8 @@ def downstream(reference, outputs: dict, *, gmt=None, species: str = "human", me
     for name, o in outs.items():
         rows.append(row(name, o, None))
     if measured is not None and go_ref is not None:
-        g = go_terms(measured[:, [x for x in genes if x in set(measured.var_names)]].copy(), gmt, species=species, seed=seed, device=device)
+        have = set(measured.var_names)
+        g = go_terms(measured[:, [x for x in genes if x in have]].copy(), gmt, species=species, seed=seed, device=device)
         rows.append({"output": "measured spots", **{f"go_{k}": v for k, v in term_agreement(g["terms"], go_ref["terms"]).items()}, "go_rank_spearman": svg_agreement(-g["ranking"]["rank"], -go_ref["ranking"]["rank"])["spearman"]})
 
     A, B = binomial_halves(ref, seed=seed)
